@@ -103,6 +103,19 @@ class SVD:
         return self.s.to(device=like.device, dtype=real_dtype(like.dtype))
 
 
+def _counted(f: Callable) -> Callable:
+    """Wrap ``_forward`` / ``_adjoint`` so each application is counted on the operator."""
+
+    def wrapper(self, *args, **kwargs):
+        self.evals += 1
+        return f(self, *args, **kwargs)
+
+    wrapper._counted = True  # type: ignore[attr-defined]
+    wrapper.__doc__ = f.__doc__
+    wrapper.__name__ = f.__name__
+    return wrapper
+
+
 class Operator:
     """A forward model ``A: (batch, *in_shape) -> (batch, *out_shape)``, possibly nonlinear.
 
@@ -111,6 +124,14 @@ class Operator:
     """
 
     linear: bool = False
+    evals: int = 0  # applications of A or A^T so far (solvers report the difference)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for nm in ("_forward", "_adjoint"):
+            f = cls.__dict__.get(nm)
+            if f is not None and not getattr(f, "_counted", False):
+                setattr(cls, nm, _counted(f))
 
     def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], complex_output: bool = False):
         self.in_shape = tuple(int(s) for s in in_shape)

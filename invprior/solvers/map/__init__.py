@@ -1,0 +1,5 @@
+"""MAP (optimisation) solvers."""
+
+from .tikhonov import tikhonov
+
+__all__ = ["tikhonov"]

@@ -1,0 +1,172 @@
+"""The method registry: names -> plain solver functions, with what each needs, checked before work."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .._checks import InvpriorError
+from ..operators import GaussianNoise, LinearOperator, Problem
+from ..result import Result
+
+__all__ = ["NEEDS", "Method", "get", "methods", "register", "solve"]
+
+
+def _op(problem: Problem) -> str:
+    return problem.operator.name
+
+
+def _need_linear(problem: Problem, prior) -> str | None:
+    return None if isinstance(problem.operator, LinearOperator) else f"{_op(problem)} is nonlinear"
+
+
+def _need_svd(problem: Problem, prior) -> str | None:
+    op = problem.operator
+    if not isinstance(op, LinearOperator):
+        return f"{_op(problem)} is nonlinear"
+    return None if op.has_svd else f"{_op(problem)} has none"
+
+
+def _need_pinv(problem: Problem, prior) -> str | None:
+    op = problem.operator
+    if not isinstance(op, LinearOperator):
+        return f"{_op(problem)} is nonlinear"
+    return None if op.has_pinv else f"{_op(problem)} has none"
+
+
+def _need_gaussian_noise(problem: Problem, prior) -> str | None:
+    if not isinstance(problem.noise, GaussianNoise):
+        return f"the noise is {type(problem.noise).__name__}"
+    if problem.noise.sigma <= 0:
+        return "the noise level is 0 (give a small sigma_y > 0)"
+    return None
+
+
+def _need_gaussian_mixture(problem: Problem, prior) -> str | None:
+    from ..data.gmm import GaussianMixture
+
+    if not isinstance(prior, GaussianMixture):
+        return "no prior was given" if prior is None else f"the prior is {type(prior).__name__}"
+    if prior.shape != problem.operator.in_shape:
+        return f"the mixture lives on {prior.shape} but {_op(problem)} takes {problem.operator.in_shape}"
+    return None
+
+
+def _need_tikhonov(problem: Problem, prior) -> str | None:
+    from ..priors.regularisers import Tikhonov
+
+    return None if prior is None or isinstance(prior, Tikhonov) else f"the prior is {type(prior).__name__}"
+
+
+# need -> (what the method needs, in words; the check returning what is missing or None)
+NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
+    "linear": ("a linear operator", _need_linear),
+    "svd": ("an SVD", _need_svd),
+    "pinv": ("a pseudo-inverse", _need_pinv),
+    "gaussian_noise": ("Gaussian noise", _need_gaussian_noise),
+    "gaussian_mixture": ("a GaussianMixture prior", _need_gaussian_mixture),
+    "tikhonov": ("a Tikhonov prior", _need_tikhonov),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry row: ``name``, ``family`` ("map" or "sample"), ``needs``, ``reference`` and the function."""
+
+    name: str
+    family: str
+    needs: tuple[str, ...]
+    reference: str
+    fn: Callable[..., Result]
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.fn) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def options(self) -> dict[str, object]:
+        """Keyword options and their defaults."""
+        sig = inspect.signature(self.fn)
+        return {
+            k: p.default for k, p in sig.parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY
+        }
+
+    def missing(self, problem: Problem, prior) -> list[str]:
+        out = []
+        for need in self.needs:
+            what, check = NEEDS[need]
+            why = check(problem, prior)
+            if why is not None:
+                out.append(f"{what}; {why}")
+        return out
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, *, family: str, needs: tuple[str, ...] = (), reference: str = "") -> Callable:
+    """Decorator: add a solver function to the registry under ``name``."""
+    unknown = [n for n in needs if n not in NEEDS]
+    if unknown:
+        raise ValueError(f"unknown needs {unknown}; known: {sorted(NEEDS)}")
+
+    def deco(fn: Callable[..., Result]) -> Callable[..., Result]:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        _REGISTRY[name] = Method(name, family, tuple(needs), reference, fn)
+        return fn
+
+    return deco
+
+
+def methods() -> list[Method]:
+    """All registered methods, sorted by family then name."""
+    _load_all()
+    return sorted(_REGISTRY.values(), key=lambda m: (m.family, m.name))
+
+
+def get(name: str) -> Method:
+    _load_all()
+    if name not in _REGISTRY:
+        raise InvpriorError(f"unknown method {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def _load_all() -> None:
+    # importing the packages runs their @register decorators
+    from . import map as _map  # noqa: F401
+    from . import sample as _sample  # noqa: F401
+
+
+def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> Result:
+    """Solve ``problem`` with ``prior`` by the registered ``method``; options go to the method.
+
+    Checks the method's needs first and fails with one sentence naming what is missing and
+    which methods would work instead. Fills wall time, chi² of the mean and the method name.
+    """
+    if not isinstance(problem, Problem):
+        raise InvpriorError(f"problem must be an invprior Problem (see ip.simulate), got {type(problem).__name__}")
+    m = get(method)
+    missing = m.missing(problem, prior)
+    if missing:
+        alternatives = [o.name for o in methods() if o.name != m.name and not o.missing(problem, prior)]
+        alt = f" — use {' or '.join(alternatives[:4])}" if alternatives else ""
+        raise InvpriorError(f"{m.name} needs " + " and ".join(missing) + alt)
+    allowed = m.options()
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        opts = ", ".join(f"{k}={v!r}" for k, v in allowed.items())
+        raise InvpriorError(f"{m.name} has no option(s) {', '.join(unknown)}; its options are: {opts}")
+    evals0 = problem.operator.evals
+    t0 = time.perf_counter()
+    result = m.fn(problem, prior, **options)
+    result.diagnostics.wall_time = time.perf_counter() - t0
+    result.diagnostics.operator_evals = problem.operator.evals - evals0
+    result.method = m.name
+    with torch.no_grad():
+        result.diagnostics.chi2 = [float(c) for c in problem.chi2(result.mean.to(problem.dtype))]
+    return result

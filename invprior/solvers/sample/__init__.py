@@ -1,0 +1,5 @@
+"""Posterior samplers."""
+
+from .exact import exact
+
+__all__ = ["exact"]
