@@ -187,7 +187,17 @@ class Operator:
     def jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Jacobian-vector product ``J_A(x) v``."""
         check_shape(x, self.in_shape, f"the input of {self.name}")
-        return torch.func.jvp(self._forward, (x,), (v,))[1]
+        try:
+            return torch.func.jvp(self._forward, (x,), (v,))[1]
+        except NotImplementedError:
+            # some kernels (e.g. grid_sample) lack forward-mode AD: J v = d/du <J^T u, v> (double VJP)
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                out = self._forward(xg)
+                u = torch.zeros_like(out, requires_grad=True)
+                (g,) = torch.autograd.grad(out, xg, grad_outputs=u, create_graph=True)
+                (jv,) = torch.autograd.grad(g, u, grad_outputs=v)
+            return jv.detach()
 
     def vjp(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Vector-Jacobian product ``J_A(x)^T w`` (real inner product, also for complex outputs)."""
@@ -224,6 +234,12 @@ class _Composed(Operator):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer._forward(self.inner._forward(x))
+
+    def jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.outer.jvp(self.inner(x), self.inner.jvp(x, v))
+
+    def vjp(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.inner.vjp(x, self.outer.vjp(self.inner(x), w))
 
 
 class LinearOperator(Operator):
@@ -376,7 +392,7 @@ class _Adjoint(LinearOperator):
         return f"{self.A.name}.T"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # accepts complex measurements
-        check_shape(x, self.in_shape, f"the input of {self.name}")
+        check_shape(x, self.in_shape, f"the measurement given to {self.name}")
         return self.A._adjoint(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

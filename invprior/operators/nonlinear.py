@@ -83,3 +83,9 @@ class BeerLambert(Operator):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(-self.mu * self.A._forward(x))
+
+    def jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return -self.mu * self(x) * self.A(v)
+
+    def vjp(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return -self.mu * self.A.adjoint(self(x) * w)

@@ -1,0 +1,270 @@
+"""Operator contract tests: every operator joins the registry below with one line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import invprior as ip
+from invprior.operators import (
+    CT,
+    MRI,
+    BeerLambert,
+    Blur,
+    CompressedSensing,
+    Gradient,
+    Identity,
+    Inpainting,
+    LinearOperator,
+    Matrix,
+    PhaseRetrieval,
+    SuperResolution,
+)
+
+IMG = (2, 12, 10)  # channels, H, W: odd sizes and several channels catch layout bugs
+
+# ----- the registry: one line per operator ---------------------------------------------------------
+LINEAR = {
+    "identity": lambda: Identity(IMG),
+    "identity-vector": lambda: Identity((7,)),
+    "inpainting-random": lambda: Inpainting.random(IMG, 0.6, seed=1),
+    "inpainting-box": lambda: Inpainting.box(IMG, 5),
+    "blur-gaussian": lambda: Blur.gaussian(1.3, IMG),
+    "blur-motion": lambda: Blur.motion(5, 30.0, IMG),
+    "blur-kernel": lambda: Blur(torch.rand(3, 4), IMG),
+    "sr-2": lambda: SuperResolution(2, IMG),
+    "sr-3": lambda: SuperResolution(3, (1, 9, 12)),
+    "cs-gaussian": lambda: CompressedSensing(40, IMG, seed=2),
+    "cs-structured": lambda: CompressedSensing(40, IMG, seed=2, kind="structured"),
+    "cs-vector": lambda: CompressedSensing(5, (9,), seed=3),
+    "mri": lambda: MRI.cartesian(IMG, acceleration=3, seed=4),
+    "mri-asymmetric": lambda: MRI(torch.rand(12, 10, generator=torch.Generator().manual_seed(5)) > 0.5, IMG),
+    "ct": lambda: CT((1, 11, 9), n_angles=13),
+    "matrix-wide": lambda: Matrix(torch.randn(4, 9, generator=torch.Generator().manual_seed(6))),
+    "matrix-tall": lambda: Matrix(torch.randn(9, 4, generator=torch.Generator().manual_seed(7))),
+    "gradient": lambda: Gradient(IMG),
+    "gradient-circular": lambda: Gradient(IMG, boundary="circular"),
+    "gradient-vector": lambda: Gradient((8,)),
+    "coded-fourier": lambda: PhaseRetrieval(IMG, seed=8).linear_part,
+    "composed": lambda: SuperResolution(2, IMG) @ Blur.gaussian(1.0, IMG),
+    "scaled-sum": lambda: 2.0 * Blur.gaussian(1.0, IMG) - Identity(IMG),
+    "adjoint-of-sr": lambda: SuperResolution(2, IMG).T,
+}
+NONLINEAR = {
+    "phase-retrieval": lambda: PhaseRetrieval(IMG, oversampling=1.5, seed=9),
+    "phase-retrieval-intensity": lambda: PhaseRetrieval(IMG, seed=9, measure="intensity"),
+    "beer-lambert": lambda: BeerLambert(CT((1, 11, 9), n_angles=7), mu=0.05),
+    "nonlinear-composed": lambda: PhaseRetrieval(IMG, seed=9) @ Blur.gaussian(1.0, IMG),
+}
+ALL = {**LINEAR, **NONLINEAR}
+
+
+def _rand(shape, dtype=torch.float64, seed=0, complex_=False):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(shape, generator=g, dtype=dtype)
+    if complex_:
+        t = torch.complex(t, torch.randn(shape, generator=g, dtype=dtype))
+    return t
+
+
+def _rand_in(A, b=3, dtype=torch.float64, seed=0):
+    return _rand((b, *A.in_shape), dtype, seed)
+
+
+def _rand_out(A, b=3, dtype=torch.float64, seed=1):
+    return _rand((b, *A.out_shape), dtype, seed, complex_=A.complex_output)
+
+
+def _dot(a, b):
+    return (a.conj() * b).real.sum() if (a.is_complex() or b.is_complex()) else (a * b).sum()
+
+
+@pytest.mark.parametrize("name", LINEAR)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_adjoint_identity(name, dtype, tol):
+    A = LINEAR[name]()
+    x, y = _rand_in(A, dtype=dtype), _rand_out(A, dtype=dtype)
+    lhs, rhs = _dot(A(x), y), _dot(x, A.T(y))
+    scale = float(A(x).abs().norm() * y.abs().norm())
+    assert abs(float(lhs - rhs)) <= tol * scale
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_linearity(name):
+    A = LINEAR[name]()
+    x, z = _rand_in(A, seed=0), _rand_in(A, seed=5)
+    lhs = A(2.5 * x - 0.5 * z)
+    rhs = 2.5 * A(x) - 0.5 * A(z)
+    assert torch.allclose(lhs, rhs, atol=1e-10 * float(rhs.abs().max()))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_batching_and_dtype(name):
+    A = ALL[name]()
+    x = _rand_in(A, b=3, dtype=torch.float64).abs() + 0.1
+    y = A(x)
+    assert y.shape == (3, *A.out_shape)
+    assert y.dtype == (torch.complex128 if A.complex_output else torch.float64)
+    for i in range(3):
+        torch.testing.assert_close(A(x[i : i + 1])[0], y[i], rtol=1e-10, atol=1e-12)
+    y32 = A(x.float())
+    assert y32.dtype == (torch.complex64 if A.complex_output else torch.float32)
+    torch.testing.assert_close(y32.to(y.dtype), y, rtol=1e-4, atol=1e-4 * float(y.abs().max()))
+
+
+@pytest.mark.parametrize("name", [n for n in LINEAR if LINEAR[n]().has_svd])
+def test_svd_view(name):
+    A = LINEAR[name]()
+    svd = A.svd()
+    x, y = _rand_in(A), _rand_out(A)
+    s = svd.singular_values(x)
+    assert s.shape == (A.n,) and bool((s >= 0).all())
+    torch.testing.assert_close(svd.U(s * svd.Vt(x)), A(x), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(svd.V(s * svd.Ut(y)), A.T(y), rtol=1e-9, atol=1e-9)
+    # V is orthogonal: it preserves norms and inverts Vt
+    torch.testing.assert_close(svd.V(svd.Vt(x)), x, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(svd.Vt(x).norm(dim=1), x.flatten(1).norm(dim=1), rtol=1e-9, atol=0)
+    # U has orthonormal columns on the support of s
+    c = _rand((3, A.n)) * (s > 0)
+    torch.testing.assert_close(svd.Ut(svd.U(c)), c, rtol=1e-9, atol=1e-9)
+    # singular values agree with a dense SVD of A
+    eye = torch.eye(A.n, dtype=torch.float64).reshape(A.n, *A.in_shape)
+    M = A(eye).reshape(A.n, -1).T
+    M = torch.cat([M.real, M.imag]) if M.is_complex() else M
+    dense = torch.linalg.svdvals(M)
+    ours = torch.sort(s, descending=True).values[: dense.numel()]
+    torch.testing.assert_close(ours, dense[: ours.numel()], rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", [n for n in LINEAR if LINEAR[n]().has_pinv and LINEAR[n]().pinv_exact])
+def test_pinv_is_a_generalised_inverse(name):
+    A = LINEAR[name]()
+    x = _rand_in(A)
+    Ax = A(x)
+    torch.testing.assert_close(A(A.pinv(Ax)), Ax, rtol=1e-8, atol=1e-8 * float(Ax.abs().max()))
+    # A^+ y lies in the row space: A^+ A A^+ = A^+
+    y = _rand_out(A)
+    p = A.pinv(y)
+    torch.testing.assert_close(A.pinv(A(p)), p, rtol=1e-7, atol=1e-7 * float(p.abs().max()))
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_prox_data_optimality(name):
+    A = LINEAR[name]()
+    z, y = _rand_in(A, seed=2), _rand_out(A, seed=3)
+    for rho in (0.3, torch.tensor([0.1, 1.0, 7.0], dtype=torch.float64)):
+        x = A.prox_data(z, y, rho, tol=1e-12, max_iter=5000)
+        r = rho.reshape(-1, *([1] * len(A.in_shape))) if isinstance(rho, torch.Tensor) else rho
+        grad = A.T(A(x) - y) + r * (x - z)
+        scale = float(A.T(y).abs().max() + z.abs().max())
+        assert float(grad.abs().max()) <= 1e-8 * scale, name
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_norm_matches_largest_singular_value(name):
+    A = LINEAR[name]()
+    eye = torch.eye(A.n, dtype=torch.float64).reshape(A.n, *A.in_shape)
+    M = A(eye).reshape(A.n, -1).T
+    M = torch.cat([M.real, M.imag]) if M.is_complex() else M
+    assert A.norm(tol=1e-12, max_iter=5000) == pytest.approx(float(torch.linalg.matrix_norm(M, 2)), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_jvp_matches_finite_differences(name):
+    A = ALL[name]()
+    x = _rand_in(A, b=2).abs() + 0.2
+    v = _rand_in(A, b=2, seed=3)
+    h = 1e-6
+    fd = (A(x + h * v) - A(x - h * v)) / (2 * h)
+    jv = A.jvp(x, v)
+    assert float((jv - fd).abs().max()) <= 1e-6 * (1 + float(fd.abs().max()))
+    # the VJP is the adjoint of the JVP
+    w = _rand_out(A, b=2, seed=4)
+    assert float(_dot(jv, w)) == pytest.approx(float(_dot(v, A.vjp(x, w))), rel=1e-9, abs=1e-9)
+
+
+def test_composition_shapes_are_checked():
+    with pytest.raises(ip.InvpriorError, match="cannot compose"):
+        Blur.gaussian(1.0, (1, 8, 8)) @ SuperResolution(2, (1, 8, 8))
+
+
+def test_wrong_input_shape_is_one_clear_error():
+    A = Blur.gaussian(1.0, (1, 16, 16))
+    with pytest.raises(ip.InvpriorError, match=r"expected \(batch, 1, 16, 16\)"):
+        A(torch.zeros(1, 1, 16, 15))
+    with pytest.raises(ip.InvpriorError, match="measurement"):
+        A.T(torch.zeros(1, 1, 15, 16))
+
+
+def test_mri_measures_the_sampled_fourier_coefficients():
+    x = _rand((1, 1, 8, 8))
+    A = MRI.cartesian((1, 8, 8), acceleration=2, seed=0)
+    full = torch.fft.fft2(x, norm="ortho")[0, 0][A.mask]
+    torch.testing.assert_close(A(x)[0], full)
+    assert A.symmetric and 1.5 <= A.acceleration <= 2.7
+
+
+def test_blur_is_a_convolution_with_the_kernel():
+    k = torch.rand(3, 3, dtype=torch.float64)
+    x = _rand((1, 1, 9, 9))
+    A = Blur(k, x.shape)
+    # circular convolution with the kernel centred at (1, 1), written out
+    ref = torch.zeros_like(x)
+    for i in range(3):
+        for j in range(3):
+            ref += k[i, j] * torch.roll(x, shifts=(i - 1, j - 1), dims=(2, 3))
+    torch.testing.assert_close(A(x), ref)
+
+
+def test_super_resolution_is_block_averaging():
+    x = _rand((2, 1, 6, 6))
+    y = SuperResolution(3, x.shape)(x)
+    assert float(y[0, 0, 1, 0]) == pytest.approx(float(x[0, 0, 3:6, 0:3].mean()))
+
+
+def test_ct_fbp_reconstructs_a_phantom():
+    x = ip.data.image("shepp_logan_phantom", 64).double()
+    A = CT(x.shape, n_angles=90)
+    rec = A.fbp(A(x))
+    assert ip.eval.psnr(rec, x) > 20.0
+    # a line integral of a constant image is the chord length
+    ones = torch.ones(1, 1, 33, 33, dtype=torch.float64)
+    sino = CT(ones.shape, n_angles=4)(ones)
+    assert float(sino[0, 0, 0, sino.shape[-1] // 2]) == pytest.approx(33, abs=1.0)
+
+
+def test_structured_cs_has_orthogonal_rows():
+    A = CompressedSensing(30, (1, 8, 8), kind="structured", seed=0)
+    M = A.dense()
+    torch.testing.assert_close(M @ M.T, (64 / 30) * torch.eye(30, dtype=torch.float64))
+
+
+def test_gaussian_cs_is_normalised():
+    A = CompressedSensing(200, (1, 16, 16), seed=0)
+    x = _rand((1, 1, 16, 16), seed=123)  # not seed 0: that would be A's own first row
+    assert float(A(x).norm() / x.norm()) == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("bad", [lambda: Inpainting.random((1, 8, 8), 1.5), lambda: SuperResolution(3, (1, 8, 8)),
+                                 lambda: Blur.gaussian(-1.0, (1, 8, 8)), lambda: CompressedSensing(0, (1, 4, 4)),
+                                 lambda: MRI.cartesian((1, 8, 8), acceleration=0.5), lambda: Blur(torch.ones(9, 9), (1, 4, 4))])
+def test_bad_constructor_arguments(bad):
+    with pytest.raises(ip.InvpriorError):
+        bad()
+
+
+def test_operator_counts_evaluations():
+    A = Blur.gaussian(1.0, (1, 8, 8))
+    n0 = A.evals
+    x = torch.zeros(1, 1, 8, 8)
+    A(x)
+    A.T(x)
+    assert A.evals - n0 == 2
+
+
+def test_is_linear_flag():
+    assert all(isinstance(f(), LinearOperator) for f in LINEAR.values())
+    assert not any(isinstance(f(), LinearOperator) for f in NONLINEAR.values())
+    assert math.isclose(Identity(IMG).norm(), 1.0)
