@@ -1,11 +1,11 @@
 """invprior: inverse problems ``y = A(x) + n`` with priors -- one API from Tikhonov to diffusion.
 
-    import invprior as ip
-    x = ip.data.image("camera", size=128)
-    A = ip.operators.Blur.gaussian(sigma=2.0, shape=x.shape)
-    problem = ip.simulate(A, x, noise=ip.operators.GaussianNoise(0.02), seed=0)
-    result = ip.solve(problem, ip.priors.Tikhonov(weight=2000.0), method="tikhonov")
-    ip.eval.psnr(result.mean, x)
+import invprior as ip
+x = ip.data.image("camera", size=128)
+A = ip.operators.Blur.gaussian(sigma=2.0, shape=x.shape)
+problem = ip.simulate(A, x, noise=ip.operators.GaussianNoise(0.02), seed=0)
+result = ip.solve(problem, ip.priors.Tikhonov(weight=2000.0), method="tikhonov")
+ip.eval.psnr(result.mean, x)
 """
 
 from . import data, eval, operators, priors, solvers

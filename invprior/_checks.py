@@ -23,9 +23,7 @@ def check_shape(t: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise InvpriorError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
     if t.dim() != len(expected) + 1 or tuple(t.shape[1:]) != tuple(expected):
-        raise InvpriorError(
-            f"{what} has shape {tuple(t.shape)}, expected (batch, {', '.join(map(str, expected))})"
-        )
+        raise InvpriorError(f"{what} has shape {tuple(t.shape)}, expected (batch, {', '.join(map(str, expected))})")
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:

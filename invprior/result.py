@@ -130,7 +130,9 @@ class Result:
             samples = torch.from_numpy(np.load(folder / "samples.npy", allow_pickle=False))
             mean = torch.from_numpy(np.load(folder / "mean.npy", allow_pickle=False))
             std = (
-                torch.from_numpy(np.load(folder / "std.npy", allow_pickle=False)) if (folder / "std.npy").exists() else None
+                torch.from_numpy(np.load(folder / "std.npy", allow_pickle=False))
+                if (folder / "std.npy").exists()
+                else None
             )
         except (OSError, ValueError, json.JSONDecodeError) as e:
             raise InvpriorError(f"{folder} is not a readable result folder: {e}") from e

@@ -32,7 +32,9 @@ MIXTURES = {
 @pytest.mark.parametrize("sigma", [0.05, 0.7, 4.0])
 def test_denoiser_is_tweedie(name, sigma):
     p = MIXTURES[name]()
-    x = (p.sample(7, seed=2, dtype=torch.float64) + sigma * torch.randn(7, p.d, dtype=torch.float64)).requires_grad_(True)
+    x = (p.sample(7, seed=2, dtype=torch.float64) + sigma * torch.randn(7, p.d, dtype=torch.float64)).requires_grad_(
+        True
+    )
     (g,) = torch.autograd.grad(p.log_prob(x, sigma).sum(), x)
     torch.testing.assert_close(p.denoise(x.detach(), sigma), x.detach() + sigma**2 * g, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(p.score(x.detach(), sigma), g, rtol=1e-9, atol=1e-9)
@@ -124,7 +126,9 @@ def test_exact_samples_pass_a_goodness_of_fit_test(d, d_y):
 
 def test_exact_works_on_images():
     shape = (1, 4, 4)
-    prior = GaussianMixture(torch.ones(2), torch.stack([torch.full((16,), 0.3), torch.full((16,), 0.7)]), 0.01, shape=shape)
+    prior = GaussianMixture(
+        torch.ones(2), torch.stack([torch.full((16,), 0.3), torch.full((16,), 0.7)]), 0.01, shape=shape
+    )
     x = prior.sample(1, seed=0).clamp(0, 1)
     A = Inpainting.random(shape, 0.5, seed=0)
     problem = ip.simulate(A, x, 0.05, seed=0)

@@ -29,7 +29,12 @@ def test_ssim_matches_the_paper_settings_of_skimage():
     x = ip.data.image("camera", 64).double()
     noisy = (x + 0.1 * torch.randn_like(x, dtype=torch.float64)).clamp(0, 1)
     ref = structural_similarity(
-        noisy[0, 0].numpy(), x[0, 0].numpy(), data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        noisy[0, 0].numpy(),
+        x[0, 0].numpy(),
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
     )
     assert ip.eval.ssim(noisy, x) == pytest.approx(ref)
     assert ip.eval.ssim(x, x) == pytest.approx(1.0)

@@ -247,9 +247,17 @@ def test_gaussian_cs_is_normalised():
     assert float(A(x).norm() / x.norm()) == pytest.approx(1.0, abs=0.15)
 
 
-@pytest.mark.parametrize("bad", [lambda: Inpainting.random((1, 8, 8), 1.5), lambda: SuperResolution(3, (1, 8, 8)),
-                                 lambda: Blur.gaussian(-1.0, (1, 8, 8)), lambda: CompressedSensing(0, (1, 4, 4)),
-                                 lambda: MRI.cartesian((1, 8, 8), acceleration=0.5), lambda: Blur(torch.ones(9, 9), (1, 4, 4))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: Inpainting.random((1, 8, 8), 1.5),
+        lambda: SuperResolution(3, (1, 8, 8)),
+        lambda: Blur.gaussian(-1.0, (1, 8, 8)),
+        lambda: CompressedSensing(0, (1, 4, 4)),
+        lambda: MRI.cartesian((1, 8, 8), acceleration=0.5),
+        lambda: Blur(torch.ones(9, 9), (1, 4, 4)),
+    ],
+)
 def test_bad_constructor_arguments(bad):
     with pytest.raises(ip.InvpriorError):
         bad()

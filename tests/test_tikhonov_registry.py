@@ -90,7 +90,7 @@ def test_unknown_method_and_option():
     p = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.1)
     with pytest.raises(ip.InvpriorError, match="unknown method 'dps2'"):
         ip.solve(p, None, method="dps2")
-    with pytest.raises(ip.InvpriorError, match="no option.*steps"):
+    with pytest.raises(ip.InvpriorError, match=r"no option.*steps"):
         ip.solve(p, None, method="tikhonov", steps=3)
 
 

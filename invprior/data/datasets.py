@@ -56,12 +56,14 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Rebuilds plain numpy arrays and nothing else: any other global is refused."""
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
@@ -174,7 +176,7 @@ def _smooth_field(n: int, size: int, sigma: float, g: torch.Generator) -> torch.
 def _distort(glyphs: torch.Tensor, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sample ``n`` distorted digits (affine + elastic + stroke width), MNIST-style centred in 28x28."""
     g = torch.Generator().manual_seed(seed)
-    n_fonts, _, res, _ = glyphs.shape
+    n_fonts, _, _res, _ = glyphs.shape
     font = torch.randint(0, n_fonts, (n,), generator=g)
     label = torch.randint(0, 10, (n,), generator=g)
     src = glyphs[font, label][:, None]  # (n, 1, res, res)
@@ -214,7 +216,7 @@ def _distort(glyphs: torch.Tensor, n: int, seed: int) -> tuple[np.ndarray, np.nd
     cx = (small.sum(2)[:, 0] * coords).sum(1) / mass[:, 0]
     out = torch.zeros_like(small)
     for i in range(n):
-        out[i] = torch.roll(small[i], (int(round(13.5 - float(cy[i]))), int(round(13.5 - float(cx[i])))), dims=(1, 2))
+        out[i] = torch.roll(small[i], (round(13.5 - float(cy[i])), round(13.5 - float(cx[i]))), dims=(1, 2))
     out = out / out.amax((2, 3), keepdim=True).clamp_min(1e-6)
     img = (out[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     return img, label.numpy().astype(np.int64)

@@ -90,7 +90,7 @@ class GaussianMixture:
 
     # ----- basics ------------------------------------------------------------------------------
     @property
-    def K(self) -> int:  # noqa: N802
+    def K(self) -> int:
         return self.means.shape[0]
 
     @property
@@ -124,7 +124,9 @@ class GaussianMixture:
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.shape:
-            raise InvpriorError(f"input has shape {tuple(x.shape)}, expected (batch, {', '.join(map(str, self.shape))})")
+            raise InvpriorError(
+                f"input has shape {tuple(x.shape)}, expected (batch, {', '.join(map(str, self.shape))})"
+            )
         return x.reshape(x.shape[0], -1).to(torch.float64)
 
     def _proj(self, v: torch.Tensor) -> torch.Tensor:
@@ -200,7 +202,9 @@ class GaussianMixture:
         return g.reshape(x.shape).to(x.dtype)
 
     # ----- sampling -------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int | torch.Generator | None = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def sample(
+        self, n: int, seed: int | torch.Generator | None = 0, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """``n`` independent draws, ``(n, *shape)``."""
         g = make_generator(seed)
         k = torch.multinomial(self.weights, n, replacement=True, generator=g)
@@ -232,7 +236,7 @@ class GaussianMixture:
             raise InvpriorError("the exact posterior needs sigma_y > 0")
         s2y = float(sigma_y) ** 2
         covs = self.covariances()  # (K, d, d)
-        shared = self.Q is None and bool((self.lam == self.lam[0]).all()) or (
+        shared = (self.Q is None and bool((self.lam == self.lam[0]).all())) or (
             self.Q is not None and self.Q.shape[0] == 1 and bool((self.lam == self.lam[0]).all())
         )
         Ks = 1 if shared else self.K
@@ -267,7 +271,9 @@ class GaussianMixture:
         if A.in_shape != self.shape:
             raise InvpriorError(f"{A.name} takes {A.in_shape} but the prior lives on {self.shape}")
         if self.d > _DENSE_LIMIT:
-            raise InvpriorError(f"the exact posterior materialises A densely; d = {self.d} > {_DENSE_LIMIT} is too large")
+            raise InvpriorError(
+                f"the exact posterior materialises A densely; d = {self.d} > {_DENSE_LIMIT} is too large"
+            )
         if hasattr(A, "dense"):
             M = A.dense().to(torch.float64)
         else:

@@ -34,7 +34,9 @@ def rmse(x: torch.Tensor, ref: torch.Tensor, reduction: Reduction = "mean") -> f
     return _reduce(((x - ref) ** 2).flatten(1).mean(1).sqrt(), reduction)
 
 
-def psnr(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, reduction: Reduction = "mean") -> float | torch.Tensor:
+def psnr(
+    x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, reduction: Reduction = "mean"
+) -> float | torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(range² / MSE)``, per image then averaged.
 
     No clipping is applied: an estimate outside [0, 1] pays for it.
@@ -44,7 +46,9 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, reduction:
     return _reduce(10 * torch.log10(data_range**2 / mse), reduction)
 
 
-def ssim(x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, reduction: Reduction = "mean") -> float | torch.Tensor:
+def ssim(
+    x: torch.Tensor, ref: torch.Tensor, data_range: float = 1.0, reduction: Reduction = "mean"
+) -> float | torch.Tensor:
     """Structural similarity (Wang et al. 2004) via ``skimage.metrics.structural_similarity``.
 
     Images ``(B, C, H, W)``; Gaussian-weighted 11x11 windows (sigma 1.5) as in the paper, shrunk for
@@ -98,9 +102,7 @@ def coverage(samples: torch.Tensor, truth: torch.Tensor, level: float = 0.9) -> 
     return float(((t >= lo) & (t <= hi)).double().mean())
 
 
-def sliced_wasserstein(
-    a: torch.Tensor, b: torch.Tensor, n_projections: int = 100, seed: int = 0
-) -> float:
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_projections: int = 100, seed: int = 0) -> float:
     """Sliced Wasserstein-1 distance between two point clouds ``(n, ...)`` and ``(m, ...)``.
 
     Mean over ``n_projections`` random unit directions (seeded) of the 1-D W1 distance between the

@@ -19,8 +19,8 @@ __all__ = [
     "SVD",
     "LinearOperator",
     "Operator",
-    "conjugate_gradient",
     "complex_dtype",
+    "conjugate_gradient",
     "real_dtype",
 ]
 
@@ -51,11 +51,14 @@ def conjugate_gradient(
     *,
     tol: float = 1e-6,
     max_iter: int = 500,
+    history: list[float] | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Solve ``M x = b`` for a symmetric positive definite ``M`` given as ``apply``, per batch element.
 
     Stops when every batch element has ``||M x - b|| <= tol ||b||`` or after ``max_iter`` steps.
-    Returns the solution and the number of iterations run.
+    Returns the solution and the number of iterations run. ``history`` (if given) receives the
+    largest relative residual of the batch at each iteration; ``callback(it)`` runs after each.
     """
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b - apply(x) if x0 is not None else b.clone()
@@ -64,6 +67,8 @@ def conjugate_gradient(
     b_norm2 = _bdot(b, b).clamp_min(torch.finfo(b.dtype).tiny)
     it = 0
     for it in range(1, max_iter + 1):
+        if history is not None:
+            history.append(float((rs / b_norm2).max().sqrt()))
         if bool((rs <= tol**2 * b_norm2).all()):
             return x, it - 1
         Mp = apply(p)
@@ -75,6 +80,8 @@ def conjugate_gradient(
         beta = torch.where(rs > 0, rs_new / rs.clamp_min(torch.finfo(b.dtype).tiny), torch.zeros_like(rs))
         p = r + _bview(beta, p) * p
         rs = rs_new
+        if callback is not None:
+            callback(it)
     return x, it
 
 
@@ -268,7 +275,7 @@ class LinearOperator(Operator):
         return self._adjoint(y)
 
     @property
-    def T(self) -> LinearOperator:  # noqa: N802 - the usual name
+    def T(self) -> LinearOperator:
         return _Adjoint(self)
 
     def jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -300,7 +307,9 @@ class LinearOperator(Operator):
             return NotImplemented
         return _Sum(self, other, -1.0)
 
-    def norm(self, *, max_iter: int = 200, tol: float = 1e-7, seed: int = 0, dtype: torch.dtype = torch.float64) -> float:
+    def norm(
+        self, *, max_iter: int = 200, tol: float = 1e-7, seed: int = 0, dtype: torch.dtype = torch.float64
+    ) -> float:
         """Spectral norm ``||A||_2`` by power iteration on ``A^T A``."""
         g = torch.Generator().manual_seed(seed)
         x = torch.randn((1, *self.in_shape), generator=g, dtype=dtype)
@@ -402,7 +411,7 @@ class _Adjoint(LinearOperator):
         return self.A._forward(y)
 
     @property
-    def T(self) -> LinearOperator:  # noqa: N802
+    def T(self) -> LinearOperator:
         return self.A
 
 

@@ -93,8 +93,8 @@ class Inpainting(LinearOperator):
     def box(cls, shape, size: int | float, center: tuple[int, int] | None = None) -> Inpainting:
         """A missing square of side ``size`` (pixels, or a fraction of the image side if < 1)."""
         c, h, w = normalize_image_shape(shape)
-        side_h = int(round(size * h)) if isinstance(size, float) and size < 1 else int(size)
-        side_w = int(round(size * w)) if isinstance(size, float) and size < 1 else int(size)
+        side_h = round(size * h) if isinstance(size, float) and size < 1 else int(size)
+        side_w = round(size * w) if isinstance(size, float) and size < 1 else int(size)
         if not (0 < side_h < h and 0 < side_w < w):
             raise InvpriorError(f"box size {size} does not fit an image of {h}x{w}")
         ci, cj = center if center is not None else (h // 2, w // 2)

@@ -16,7 +16,7 @@ import torch
 from .._checks import InvpriorError, check_shape, normalize_image_shape
 from .base import SVD, LinearOperator, complex_dtype
 
-__all__ = ["Blur", "CompressedSensing", "MRI", "SuperResolution", "hartley2", "hartley"]
+__all__ = ["MRI", "Blur", "CompressedSensing", "SuperResolution", "hartley", "hartley2"]
 
 
 def hartley2(x: torch.Tensor) -> torch.Tensor:
@@ -244,9 +244,9 @@ class MRI(LinearOperator):
         g = torch.Generator().manual_seed(seed)
         freqs = torch.fft.fftfreq(h) * h  # signed line index in FFT layout
         lines = torch.zeros(h, dtype=torch.bool)
-        n_center = max(1, int(round(center_fraction * h)))
+        n_center = max(1, round(center_fraction * h))
         lines[freqs.abs() <= n_center // 2] = True
-        target = max(int(round(h / acceleration)), int(lines.sum()))
+        target = max(round(h / acceleration), int(lines.sum()))
         # pick pairs {k, -k} at random until the target count is reached
         order = torch.randperm(h, generator=g)
         for i in order.tolist():
@@ -379,7 +379,9 @@ class CompressedSensing(LinearOperator):
             return hartley(_flat(x) * self._like("signs", self.signs, x))[:, self.perm.to(x.device)]
 
         def V(c: torch.Tensor) -> torch.Tensor:
-            return (hartley(c[:, inv_perm.to(c.device)]) * self._like("signs", self.signs, c)).reshape(c.shape[0], *shape)
+            return (hartley(c[:, inv_perm.to(c.device)]) * self._like("signs", self.signs, c)).reshape(
+                c.shape[0], *shape
+            )
 
         def Ut(y: torch.Tensor) -> torch.Tensor:
             out = torch.zeros((y.shape[0], n), dtype=y.dtype, device=y.device)

@@ -23,7 +23,9 @@ class PhaseRetrieval(Operator):
     ``linear_part`` is the complex linear operator ``x -> F P (d ⊙ x)``.
     """
 
-    def __init__(self, shape, oversampling: float = 2.0, seed: int = 0, measure: Literal["amplitude", "intensity"] = "amplitude"):
+    def __init__(
+        self, shape, oversampling: float = 2.0, seed: int = 0, measure: Literal["amplitude", "intensity"] = "amplitude"
+    ):
         c, h, w = normalize_image_shape(shape)
         if oversampling < 1:
             raise InvpriorError(f"oversampling must be >= 1, got {oversampling}")
@@ -31,7 +33,7 @@ class PhaseRetrieval(Operator):
             raise InvpriorError(f"measure must be 'amplitude' or 'intensity', got {measure!r}")
         self.measure = measure
         self.oversampling = float(oversampling)
-        self.pad_shape = (int(math.ceil(oversampling * h)), int(math.ceil(oversampling * w)))
+        self.pad_shape = (math.ceil(oversampling * h), math.ceil(oversampling * w))
         g = torch.Generator().manual_seed(seed)
         phase = 2 * math.pi * torch.rand(c, h, w, generator=g, dtype=torch.float64)
         self.code = torch.polar(torch.ones_like(phase), phase)

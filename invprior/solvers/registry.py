@@ -91,9 +91,7 @@ class Method:
     def options(self) -> dict[str, object]:
         """Keyword options and their defaults."""
         sig = inspect.signature(self.fn)
-        return {
-            k: p.default for k, p in sig.parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY
-        }
+        return {k: p.default for k, p in sig.parameters.items() if p.kind == inspect.Parameter.KEYWORD_ONLY}
 
     def missing(self, problem: Problem, prior) -> list[str]:
         out = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tqdm import tqdm
 
 from ...operators import Gradient, LinearOperator, Problem, conjugate_gradient
 from ...priors.regularisers import Tikhonov
@@ -25,6 +26,7 @@ def tikhonov(
     tol: float = 1e-6,
     max_iter: int = 1000,
     seed: int = 0,
+    progress: bool = False,
 ) -> Result:
     """Tikhonov MAP estimate: ``argmin_x ½||A x - y||² / sigma_y² + weight/2 ||L (x - c)||²``.
 
@@ -35,7 +37,8 @@ def tikhonov(
     solved in closed form when ``L = I`` and ``A`` has an SVD or a closed-form ``prox_data``
     (masks, FFT, SVD: ``x = A.prox_data(c, y, mu)``), by the FFT when ``L`` is the circular
     gradient and ``A`` is Fourier-diagonal (identity, blur), and by conjugate gradients (``tol``,
-    ``max_iter``) otherwise. ``prior=None`` means ``Tikhonov()``. Deterministic: ``seed`` is unused.
+    ``max_iter``) otherwise; then ``loss_trace`` is CG's relative residual per iteration and
+    ``progress`` shows a bar. ``prior=None`` means ``Tikhonov()``. Deterministic: ``seed`` is unused.
     """
     prior = prior or Tikhonov()
     A: LinearOperator = problem.operator  # type: ignore[assignment]
@@ -47,9 +50,11 @@ def tikhonov(
     like = y.real if y.is_complex() else y
     z0 = torch.full(problem.x_shape, c, dtype=like.dtype, device=like.device)
 
+    trace: list[float] = []
     if mu == 0:
-        x, it = _cg(A, y, 0.0, None, z0, tol, max_iter)
+        x, it = _cg(A, y, 0.0, None, z0, tol, max_iter, trace, progress)
         diag.iterations, diag.extra["path"] = it, "cg (least squares)"
+        diag.converged = it < max_iter
     elif prior.kind == "identity" and _closed_prox(A):
         x = A.prox_data(z0, y, mu)
         diag.extra["path"] = "closed form (prox_data)"
@@ -65,13 +70,14 @@ def tikhonov(
         diag.extra["path"] = "closed form (FFT)"
     else:
         L = prior.operator(A.in_shape)
-        x, it = _cg(A, y, mu, L, z0, tol, max_iter)
+        x, it = _cg(A, y, mu, L, z0, tol, max_iter, trace, progress)
         diag.iterations, diag.extra["path"] = it, "conjugate gradients"
         diag.converged = it < max_iter
 
     with torch.no_grad():
         obj = problem.nll(x) + prior.value(x)
-    diag.loss_trace = [float(obj.sum())]
+    diag.extra["objective"] = float(obj.sum())
+    diag.loss_trace = trace if trace else [float(obj.sum())]
     return Result.from_point(x, diag)
 
 
@@ -80,7 +86,7 @@ def _closed_prox(A: LinearOperator) -> bool:
     return A.has_svd or type(A).prox_data is not LinearOperator.prox_data
 
 
-def _cg(A, y, mu, L, z0, tol, max_iter):
+def _cg(A, y, mu, L, z0, tol, max_iter, history, progress):
     b = A.adjoint(y)
     if L is not None and mu > 0:
         b = b + mu * L.normal(z0)
@@ -92,4 +98,7 @@ def _cg(A, y, mu, L, z0, tol, max_iter):
         def M(v):
             return A.normal(v)
 
-    return conjugate_gradient(M, b, z0, tol=tol, max_iter=max_iter)
+    with tqdm(total=max_iter, desc="tikhonov CG", disable=not progress, leave=False) as bar:
+        return conjugate_gradient(
+            M, b, z0, tol=tol, max_iter=max_iter, history=history, callback=lambda _: bar.update()
+        )

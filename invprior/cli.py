@@ -1,0 +1,214 @@
+"""The ``invprior`` command line: methods, solve, demo, bench."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from ._checks import InvpriorError
+
+app = typer.Typer(
+    help="invprior: solve inverse problems y = A(x) + n with priors, offline on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks: print tables and write them under docs/results/.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+PRIORS = {
+    "tikhonov": ("gradient", 0.0),
+    "tikhonov-identity": ("identity", 0.5),
+}
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _command() -> str:
+    return "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+@app.command("methods")
+def methods_cmd() -> None:
+    """List the registered methods: name, family, needs and reference."""
+    from .eval.report import markdown_table
+    from .solvers import methods
+
+    rows = [
+        {"name": m.name, "family": m.family, "needs": ", ".join(m.needs) or "-", "reference": m.reference}
+        for m in methods()
+    ]
+    typer.echo(markdown_table(rows))
+
+
+def _parse_params(params: list[str]) -> dict[str, float]:
+    out = {}
+    for p in params:
+        if "=" not in p:
+            _fail(f"--param takes key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            _fail(f"--param {k}: {v!r} is not a number")
+    return out
+
+
+@app.command("solve")
+def solve_cmd(
+    image: str = typer.Option("camera", help="A shipped image name (see the README) or a PNG/JPEG/NPY file."),
+    size: int = typer.Option(128, help="Resize (centre-crop) to size x size; 0 keeps the file's size."),
+    operator: str = typer.Option("deblur", help="denoise, deblur, motion, inpaint, box, sr, mri, ct, cs, phase."),
+    param: list[str] = typer.Option([], help="Operator parameter key=value, e.g. blur_sigma=3 (repeatable)."),
+    noise: float = typer.Option(None, help="Gaussian noise sigma (default: the operator's usual level)."),
+    prior: str = typer.Option("tikhonov", help="tikhonov (smoothness) or tikhonov-identity."),
+    weight: float = typer.Option(None, help="Prior weight (default: tuned on validation images)."),
+    method: str = typer.Option("tikhonov", help="A registered method (see `invprior methods`)."),
+    seed: int = typer.Option(0, help="Seed of the simulated noise and of the solver."),
+    out: Path = typer.Option(None, help="Output folder (default runs/<image>-<operator>-<method>)."),
+) -> None:
+    """Simulate a measurement of an image, reconstruct it, and write images, arrays and a report."""
+    import invprior as ip
+
+    from ._io import save_png
+    from .eval.cases import make_case, tikhonov_default
+    from .eval.demo import baseline
+    from .eval.report import markdown_table, measurement_image
+
+    try:
+        if Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp"):
+            x = ip.data.load_image_file(image, size or None)
+            name = Path(image).stem
+        else:
+            x = ip.data.image(image, size or None)
+            name = image
+        A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
+        if prior not in PRIORS:
+            raise InvpriorError(f"unknown prior {prior!r}; choose one of: {', '.join(PRIORS)}")
+        kind, center = PRIORS[prior]
+        w = weight if weight is not None else tikhonov_default(operator, kind)
+        pr = ip.priors.Tikhonov(w, kind=kind, center=center)
+        sigma = default_sigma if noise is None else noise
+        problem = ip.simulate(A, x, sigma, seed=seed)
+        options = {"progress": True} if method == "tikhonov" else {}
+        result = ip.solve(problem, pr, method=method, seed=seed, **options)
+    except InvpriorError as e:
+        _fail(str(e))
+        return
+    out = out or Path("runs") / f"{name}-{operator}-{method}"
+    metrics = {
+        "PSNR": ip.eval.psnr(result.mean, x),
+        "SSIM": ip.eval.ssim(result.mean.clamp(0, 1), x),
+        "chi2": result.diagnostics.chi2[0],
+        "time s": result.diagnostics.wall_time,
+    }
+    rows = [{"estimate": f"{method} ({prior}, w={w:g})", **metrics}]
+    if isinstance(A, ip.operators.LinearOperator):
+        b, bname = baseline(problem)
+        rows.append(
+            {
+                "estimate": bname,
+                "PSNR": ip.eval.psnr(b, x),
+                "SSIM": ip.eval.ssim(b.clamp(0, 1), x),
+                "chi2": float(problem.chi2(b)),
+                "time s": float("nan"),
+            }
+        )
+    folder = result.save(
+        out,
+        extra={
+            "image": name,
+            "operator": desc,
+            "noise": sigma,
+            "prior": repr(pr),
+            "metrics": metrics,
+            "command": _command(),
+        },
+    )
+    save_png(x[0], folder / "truth.png")
+    y_img, y_title = measurement_image(problem)
+    save_png(y_img, folder / "measurement.png")
+    report = [
+        f"# {name}: {desc}, noise {sigma:g}",
+        "",
+        f"Command: `{_command()}`",
+        "",
+        "| truth | measurement | estimate |",
+        "|---|---|---|",
+        "| ![](truth.png) | ![](measurement.png) | ![](mean.png) |",
+        "",
+        f"Measurement shown: {y_title}.",
+        "",
+        markdown_table(rows),
+    ]
+    (folder / "report.md").write_text("\n".join(report))
+    typer.echo(markdown_table(rows))
+    typer.echo(f"wrote {folder}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo-out"), help="Output folder for the report, figures and runs."),
+    size: int = typer.Option(128, help="Image size of the demo reconstructions."),
+    seed: int = typer.Option(0, help="Seed of the simulated measurements."),
+) -> None:
+    """Reconstruct held-out test images (deblurring, inpainting, MRI, CT) and sample an exact posterior.
+
+    Writes report.md with an image grid, a metrics table, a convergence plot and a posterior plot.
+    """
+    from .eval.demo import DEMO_CASES, run_demo
+    from .eval.report import markdown_table, write_demo_report
+
+    t0 = time.perf_counter()
+    with tqdm(total=len(DEMO_CASES) + 1, desc="demo") as bar:
+        demo = run_demo(size=size, seed=seed, progress=lambda name: (bar.set_postfix_str(name), bar.update()))
+    report = write_demo_report(out, demo, _command(), size)
+    typer.echo(markdown_table([m for r in demo.rows for m in r.metrics]))
+    typer.echo(f"demo finished in {time.perf_counter() - t0:.1f} s; report: {report}")
+
+
+@bench_app.command("operators")
+def bench_operators_cmd(
+    sizes: list[int] = typer.Option([256, 1024], help="Image sizes (square)."),
+    batches: list[int] = typer.Option([1, 16], help="Batch sizes."),
+    full: bool = typer.Option(False, help="Also run the very slow combinations (CT at 1024² x 16)."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for operators.md and operators.json."),
+) -> None:
+    """Forward and adjoint wall time of every operator (median of repeats, float32)."""
+    from .eval import bench_operators
+    from .eval.report import markdown_table
+
+    rows = bench_operators.run(tuple(sizes), tuple(batches), full=full)
+    table = markdown_table(rows, ["operator", "size", "batch", "forward ms", "adjoint ms", "note"])
+    typer.echo(table)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [
+        "# Operator timings",
+        "",
+        f"Command: `{_command()}`",
+        "",
+        f"Machine: {bench_operators.machine()}.",
+        "Median wall time of `A(x)` and `A.T(y)` on float32 inputs, after one warm-up call.",
+        "",
+        table,
+    ]
+    (out / "operators.md").write_text("\n".join(md))
+    (out / "operators.json").write_text(json.dumps(rows, indent=1, default=str))
+    typer.echo(f"wrote {out / 'operators.md'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
