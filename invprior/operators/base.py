@@ -415,17 +415,9 @@ class _Adjoint(LinearOperator):
         return self.A
 
 
-class _LinearComposed(LinearOperator):
-    def __init__(self, outer: LinearOperator, inner: LinearOperator):
-        super().__init__(inner.in_shape, outer.out_shape, outer.complex_output)
-        self.outer, self.inner = outer, inner
-
-    @property
-    def name(self) -> str:
-        return f"{self.outer.name}@{self.inner.name}"
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outer._forward(self.inner._forward(x))
+class _LinearComposed(_Composed, LinearOperator):
+    jvp = LinearOperator.jvp
+    vjp = LinearOperator.vjp
 
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return self.inner._adjoint(self.outer._adjoint(y))
