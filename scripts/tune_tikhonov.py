@@ -73,7 +73,8 @@ def main() -> None:
         "# Tikhonov weights tuned on the validation images",
         "",
         f"Command: `python scripts/tune_tikhonov.py` ({time.time() - t0:.0f} s on this machine).",
-        f"Validation images: {', '.join(out['images'])} at {SIZE}x{SIZE}; grid 1e-1 .. 1e5 (13 points, CT 7).",
+        f"Validation images: {', '.join(out['images'])} at {SIZE}x{SIZE}; grid 1e-1 .. 1e5 (13 points; CT: 7 points",
+        "and at most 300 CG iterations). `grid edge`: the best weight is at an end of the grid.",
         "",
         markdown_table(rows),
     ]

@@ -152,7 +152,7 @@ def save_gmm_figure(g: dict, path: str | Path) -> None:
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.legend(fontsize=6, loc="upper right")
+    ax.legend(fontsize=6, loc="lower left", framealpha=0.9)
     ax.set_title(f"25-component mixture, d=2, d_y=1, sigma_y={g['sigma_y']:.3f}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
