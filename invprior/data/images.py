@@ -50,6 +50,15 @@ def _mpl_hopper() -> np.ndarray:
         return np.asarray(mpimg.imread(f, format="jpg"))
 
 
+def _motorcycle(i: int) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        return np.asarray(skimage.data.stereo_motorcycle()[i])
+
+    return load
+
+
 def _lfw() -> np.ndarray:
     import skimage.data
 
@@ -79,6 +88,8 @@ IMAGES: dict[str, tuple[Callable[[], np.ndarray], str]] = {
     "rocket": (_skimage("rocket"), "train"),
     "immunohistochemistry": (_skimage("immunohistochemistry"), "train"),
     "microaneurysms": (_skimage("microaneurysms"), "train"),
+    "motorcycle_left": (_motorcycle(0), "train"),
+    "motorcycle_right": (_motorcycle(1), "train"),
     "lfw_face": (_lfw, "train"),
 }
 
