@@ -21,6 +21,10 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks: print tables and write them under docs/results/.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+train_app = typer.Typer(
+    help="Train the models we ship (checkpointed; re-run the same command to resume).", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
 
 PRIORS = {
     "tikhonov": ("gradient", 0.0),
@@ -204,6 +208,28 @@ def bench_operators_cmd(
     (out / "operators.md").write_text("\n".join(md))
     (out / "operators.json").write_text(json.dumps(rows, indent=1, default=str))
     typer.echo(f"wrote {out / 'operators.md'}")
+
+
+@train_app.command("denoiser")
+def train_denoiser_cmd(
+    out: Path = typer.Option(Path("runs/train-denoiser"), help="Run folder: checkpoint, log.csv (resumes if present)."),
+    export: Path = typer.Option(
+        None, help="Where to write the final EMA weights (default: <out>/denoiser.safetensors)."
+    ),
+    steps: int = typer.Option(12000, help="Optimisation steps."),
+    batch: int = typer.Option(48, help="Patches per step."),
+    patch: int = typer.Option(48, help="Patch side in pixels."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (cosine decay to 2% of it)."),
+    sigma_max: float = typer.Option(0.2, help="Noise levels are drawn uniformly in [0, sigma_max]."),
+    seed: int = typer.Option(0, help="Seed of the initialisation and the patch/noise stream."),
+    bf16: bool = typer.Option(True, help="bf16 autocast (about 3x faster on CPUs with AMX/AVX512-BF16)."),
+) -> None:
+    """Train the noise-level-conditioned denoising UNet on train-split natural-image patches."""
+    from .models.train_denoiser import DenoiserTrainConfig, train_denoiser
+
+    cfg = DenoiserTrainConfig(steps=steps, batch=batch, patch=patch, lr=lr, sigma_max=sigma_max, seed=seed, bf16=bf16)
+    path = train_denoiser(out, cfg, export)
+    typer.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ __all__ = ["DenoiserTrainConfig", "load_training_images", "train_denoiser"]
 
 @dataclass
 class DenoiserTrainConfig:
-    steps: int = 6000
-    batch: int = 32
+    steps: int = 12000
+    batch: int = 48
     patch: int = 48
     lr: float = 1e-3
     sigma_max: float = 0.2

@@ -36,6 +36,14 @@ class Noise:
         """``d/dz -log p(y | z)`` (for complex ``z``: the gradient w.r.t. real and imaginary parts)."""
         raise NotImplementedError
 
+    def log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(y | z)`` per batch element."""
+        return -self.nll(y, z)
+
+    def grad_log_likelihood(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``d/dz log p(y | z)``."""
+        return -self.grad_nll(y, z)
+
     def variance(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
