@@ -310,7 +310,17 @@ class LinearOperator(Operator):
     def norm(
         self, *, max_iter: int = 200, tol: float = 1e-7, seed: int = 0, dtype: torch.dtype = torch.float64
     ) -> float:
-        """Spectral norm ``||A||_2`` by power iteration on ``A^T A``."""
+        """Spectral norm ``||A||_2``: closed form from the SVD view when there is one, else power
+        iteration on ``A^T A`` (cached per operator and settings)."""
+        key = ("norm", max_iter, tol, seed, dtype)
+        if key in self._cache:
+            return float(self._cache[key])
+        svd = self.svd()
+        val = float(svd.s.max()) if svd is not None else self._power_norm(max_iter, tol, seed, dtype)
+        self._cache[key] = torch.tensor(val)
+        return val
+
+    def _power_norm(self, max_iter: int, tol: float, seed: int, dtype: torch.dtype) -> float:
         g = torch.Generator().manual_seed(seed)
         x = torch.randn((1, *self.in_shape), generator=g, dtype=dtype)
         x = x / x.norm()

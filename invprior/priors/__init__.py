@@ -1,6 +1,21 @@
-"""Priors: regularisers (``value``/``grad``/``prox``), denoisers ``D(x, sigma)``, generative models."""
+"""Priors: regularisers (``value``/``prox``/``grad``), denoisers ``D(x, sigma)``, generative models."""
 
 from ..data.gmm import GaussianMixture
-from .regularisers import Tikhonov
+from .denoisers import BM3DDenoiser, Denoiser, LearnedDenoiser, NLMDenoiser, TVDenoiser, WaveletDenoiser
+from .regularisers import DCTL1, TV, NuclearNorm, Regulariser, Tikhonov, WaveletL1
 
-__all__ = ["GaussianMixture", "Tikhonov"]
+__all__ = [
+    "DCTL1",
+    "TV",
+    "BM3DDenoiser",
+    "Denoiser",
+    "GaussianMixture",
+    "LearnedDenoiser",
+    "NLMDenoiser",
+    "NuclearNorm",
+    "Regulariser",
+    "TVDenoiser",
+    "Tikhonov",
+    "WaveletDenoiser",
+    "WaveletL1",
+]

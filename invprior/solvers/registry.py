@@ -50,7 +50,7 @@ def _need_gaussian_mixture(problem: Problem, prior) -> str | None:
     from ..data.gmm import GaussianMixture
 
     if not isinstance(prior, GaussianMixture):
-        return "no prior was given" if prior is None else f"the prior is {type(prior).__name__}"
+        return _prior_name(prior)
     if prior.shape != problem.operator.in_shape:
         return f"the mixture lives on {prior.shape} but {_op(problem)} takes {problem.operator.in_shape}"
     return None
@@ -62,6 +62,40 @@ def _need_tikhonov(problem: Problem, prior) -> str | None:
     return None if prior is None or isinstance(prior, Tikhonov) else f"the prior is {type(prior).__name__}"
 
 
+def _prior_name(prior) -> str:
+    return "no prior was given" if prior is None else f"the prior is {type(prior).__name__}"
+
+
+def _need_regulariser(problem: Problem, prior) -> str | None:
+    return None if hasattr(prior, "prox") and hasattr(prior, "value") else _prior_name(prior)
+
+
+def _need_smooth(problem: Problem, prior) -> str | None:
+    if hasattr(prior, "grad") and getattr(prior, "smooth", False):
+        return None
+    if hasattr(prior, "score"):
+        return None
+    return _prior_name(prior) + " (not differentiable: use myula / pgd / fista)"
+
+
+def _need_denoiser(problem: Problem, prior) -> str | None:
+    if not hasattr(prior, "denoise"):
+        return _prior_name(prior)
+    if not problem.is_image and not hasattr(prior, "score"):
+        return "the problem is not an image problem"
+    return None
+
+
+def _need_tv(problem: Problem, prior) -> str | None:
+    from ..priors.regularisers import TV
+
+    return None if isinstance(prior, TV) else _prior_name(prior)
+
+
+def _need_image(problem: Problem, prior) -> str | None:
+    return None if problem.is_image else f"{_op(problem)} does not act on images"
+
+
 # need -> (what the method needs, in words; the check returning what is missing or None)
 NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "linear": ("a linear operator", _need_linear),
@@ -70,6 +104,11 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "gaussian_noise": ("Gaussian noise", _need_gaussian_noise),
     "gaussian_mixture": ("a GaussianMixture prior", _need_gaussian_mixture),
     "tikhonov": ("a Tikhonov prior", _need_tikhonov),
+    "regulariser": ("a regulariser with a prox (TV, WaveletL1, DCTL1, NuclearNorm, Tikhonov)", _need_regulariser),
+    "smooth": ("a differentiable prior (Tikhonov, GaussianMixture)", _need_smooth),
+    "denoiser": ("a denoiser D(x, sigma)", _need_denoiser),
+    "tv": ("a TV regulariser", _need_tv),
+    "image": ("an image problem", _need_image),
 }
 
 
@@ -82,6 +121,7 @@ class Method:
     needs: tuple[str, ...]
     reference: str
     fn: Callable[..., Result]
+    default_prior: Callable[[], object] | None = None
 
     @property
     def summary(self) -> str:
@@ -106,8 +146,18 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, *, family: str, needs: tuple[str, ...] = (), reference: str = "") -> Callable:
-    """Decorator: add a solver function to the registry under ``name``."""
+def register(
+    name: str,
+    *,
+    family: str,
+    needs: tuple[str, ...] = (),
+    reference: str = "",
+    default_prior: Callable[[], object] | None = None,
+) -> Callable:
+    """Decorator: add a solver function to the registry under ``name``.
+
+    ``default_prior`` builds the prior used when ``ip.solve`` is given ``prior=None``.
+    """
     unknown = [n for n in needs if n not in NEEDS]
     if unknown:
         raise ValueError(f"unknown needs {unknown}; known: {sorted(NEEDS)}")
@@ -115,7 +165,7 @@ def register(name: str, *, family: str, needs: tuple[str, ...] = (), reference: 
     def deco(fn: Callable[..., Result]) -> Callable[..., Result]:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
-        _REGISTRY[name] = Method(name, family, tuple(needs), reference, fn)
+        _REGISTRY[name] = Method(name, family, tuple(needs), reference, fn, default_prior)
         return fn
 
     return deco
@@ -149,6 +199,8 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     if not isinstance(problem, Problem):
         raise InvpriorError(f"problem must be an invprior Problem (see ip.simulate), got {type(problem).__name__}")
     m = get(method)
+    if prior is None and m.default_prior is not None:
+        prior = m.default_prior()
     missing = m.missing(problem, prior)
     if missing:
         alternatives = [o.name for o in methods() if o.name != m.name and not o.missing(problem, prior)]

@@ -44,7 +44,7 @@ def tikhonov(
     A: LinearOperator = problem.operator  # type: ignore[assignment]
     y = problem.y
     sigma = float(problem.sigma)  # type: ignore[arg-type]
-    mu = prior.weight * sigma**2
+    mu = prior.w * sigma**2
     c = prior.center
     diag = Diagnostics()
     like = y.real if y.is_complex() else y

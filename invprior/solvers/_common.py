@@ -1,0 +1,65 @@
+"""Pieces every iterative solver shares: initial estimate, data-term Lipschitz constant, stopping, traces."""
+
+from __future__ import annotations
+
+import torch
+from tqdm import tqdm
+
+from .._checks import InvpriorError
+from ..operators import GaussianNoise, LinearOperator, Problem
+
+__all__ = ["bar", "data_lipschitz", "initial_estimate", "objective", "rel_change", "x0_or_default"]
+
+
+def initial_estimate(problem: Problem) -> torch.Tensor:
+    """A cheap, sensible start: ``y`` (same-shape operators), ``A^+ y`` / FBP, else ``A^T y`` rescaled;
+    images are clipped to [0, 1]."""
+    A, y = problem.operator, problem.y
+    with torch.no_grad():
+        if isinstance(A, LinearOperator):
+            if A.in_shape == A.out_shape and not A.complex_output:
+                x = y.clone()
+            elif A.has_pinv:
+                x = A.pinv(y)
+            else:
+                x = A.T(y) / max(A.norm() ** 2, 1e-12)
+        else:
+            x = torch.full(problem.x_shape, 0.5, dtype=problem.dtype, device=y.device)
+    return x.clamp(0, 1) if problem.is_image else x
+
+
+def x0_or_default(problem: Problem, x0: torch.Tensor | None) -> torch.Tensor:
+    if x0 is None:
+        return initial_estimate(problem)
+    if tuple(x0.shape) != problem.x_shape:
+        raise InvpriorError(f"x0 has shape {tuple(x0.shape)}, expected {problem.x_shape}")
+    return x0.detach().to(problem.dtype).clone()
+
+
+def data_lipschitz(problem: Problem) -> float:
+    """Lipschitz constant of ``∇ -log p(y | x)``: ``||A||² / sigma²`` (Gaussian noise, linear A)."""
+    if isinstance(problem.noise, GaussianNoise) and isinstance(problem.operator, LinearOperator):
+        if problem.noise.sigma == 0:
+            raise InvpriorError("noiseless data (sigma = 0): give a small noise level")
+        return problem.operator.norm() ** 2 / problem.noise.sigma**2
+    raise InvpriorError("no global Lipschitz constant for this likelihood; use a solver with backtracking")
+
+
+def objective(problem: Problem, prior, x: torch.Tensor) -> float:
+    """``-log p(y | x) + R(x)`` summed over the batch."""
+    with torch.no_grad():
+        v = problem.nll(x)
+        if prior is not None and hasattr(prior, "value"):
+            v = v + prior.value(x)
+    return float(v.sum())
+
+
+def rel_change(x_new: torch.Tensor, x_old: torch.Tensor) -> float:
+    """Largest over the batch of ``||x_new - x_old|| / max(||x_old||, 1e-12)``."""
+    num = (x_new - x_old).flatten(1).norm(dim=1)
+    den = x_old.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return float((num / den).max())
+
+
+def bar(total: int, desc: str, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
