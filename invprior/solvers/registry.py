@@ -213,7 +213,19 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
         raise InvpriorError(f"{m.name} has no option(s) {', '.join(unknown)}; its options are: {opts}")
     evals0 = problem.operator.evals
     t0 = time.perf_counter()
+    auto = None
+    if getattr(prior, "weight", None) == "auto":
+        if m.family != "map":
+            raise InvpriorError(f"weight='auto' is for MAP methods; give {m.name} a numeric weight")
+        from .auto import discrepancy_weight
+
+        quiet = {k: v for k, v in options.items() if k != "progress"}
+        w, trace = discrepancy_weight(problem, prior, lambda pr: m.fn(problem, pr, **quiet).mean)
+        prior = prior.with_weight(w)
+        auto = {"auto_weight": w, "auto_trace": [[a, b] for a, b in trace], "auto_rule": "discrepancy chi2 = 1"}
     result = m.fn(problem, prior, **options)
+    if auto is not None:
+        result.diagnostics.extra.update(auto)
     result.diagnostics.wall_time = time.perf_counter() - t0
     result.diagnostics.operator_evals = problem.operator.evals - evals0
     result.method = m.name

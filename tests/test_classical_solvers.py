@@ -1,0 +1,179 @@
+"""MAP solvers and Langevin samplers against each other, closed forms and PSNR floors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import invprior as ip
+from invprior.data import GaussianMixture
+from invprior.operators import Blur, GaussianNoise, Inpainting, Matrix, PoissonNoise
+from invprior.priors import TV, Tikhonov, WaveletL1
+
+
+@pytest.fixture(scope="module")
+def deblur32():
+    x = ip.data.image("camera", 32).double()
+    return x, ip.simulate(Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+
+
+def test_fista_admm_pdhg_pgd_reach_the_same_tv_objective():
+    x = ip.data.image("camera", 16).double()
+    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=0)
+    tv = TV(40.0, tol=1e-7, max_iter=1000)
+    ref = ip.solve(problem, tv, method="fista", steps=1500, tol=1e-10)
+    f_ref = ref.diagnostics.loss_trace[-1]
+    f_start = ref.diagnostics.loss_trace[0]
+    runs = {
+        "pgd": ip.solve(problem, tv, method="pgd", steps=1500, tol=1e-10),
+        "admm": ip.solve(problem, tv, method="admm", steps=1500, tol=1e-9),
+        "pdhg": ip.solve(problem, tv, method="pdhg", steps=6000, tol=1e-12),
+    }
+    for name, r in runs.items():
+        gap = (r.diagnostics.loss_trace[-1] - f_ref) / (f_start - f_ref)
+        assert abs(gap) < 2e-3, (name, gap)
+        assert float((r.mean - ref.mean).abs().max()) < 0.02, name
+
+
+def test_gradient_descent_matches_tikhonov_closed_form(deblur32):
+    _x, problem = deblur32
+    prior = Tikhonov(50.0, "gradient")
+    closed = ip.solve(problem, prior, method="tikhonov")
+    gd = ip.solve(problem, prior, method="gd", steps=3000, tol=1e-10)
+    torch.testing.assert_close(gd.mean, closed.mean, atol=2e-4, rtol=0)
+
+
+def _gaussian_prior(shape, v=0.05, c=0.4):
+    d = shape[0] * shape[1] * shape[2]
+    return GaussianMixture(torch.ones(1), torch.full((1, d), c, dtype=torch.float64), v, shape=shape), 1.0 / v, c
+
+
+def test_pnp_admm_with_an_exact_gaussian_denoiser_is_the_gaussian_map(deblur32):
+    """The MMSE denoiser of N(c, vI) is the prox of the Gaussian prior, so PnP-ADMM converges to its MAP."""
+    _x, problem = deblur32
+    prior, w, c = _gaussian_prior(problem.operator.in_shape)
+    pnp = ip.solve(problem, prior, method="pnp_admm", sigma_d=0.1, steps=2000, tol=1e-12)
+    ref = ip.solve(problem, Tikhonov(w, "identity", center=c), method="tikhonov")
+    torch.testing.assert_close(pnp.mean, ref.mean, atol=1e-6, rtol=0)
+
+
+def test_red_with_an_exact_gaussian_denoiser():
+    """RED's gradient w (x - D(x)) for D the N(c, vI) denoiser is that of a Gaussian prior with
+    precision w sigma_d² / (v + sigma_d²): the RED fixed point is that Gaussian MAP."""
+    x = ip.data.image("camera", 16).double()
+    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=1)
+    prior, _, c = _gaussian_prior(problem.operator.in_shape, v=0.05)
+    sd, w = 0.1, 400.0
+    r = ip.solve(problem, prior, method="red", sigma_d=sd, weight=w, steps=20000, tol=1e-12)
+    ref = ip.solve(problem, Tikhonov(w * sd**2 / (0.05 + sd**2), "identity", center=c), method="tikhonov")
+    torch.testing.assert_close(r.mean, ref.mean, atol=1e-5, rtol=0)
+
+
+def _gaussian_posterior(A, y, sigma, w, c):
+    M = A.dense()
+    P = M.T @ M / sigma**2 + w * torch.eye(M.shape[1], dtype=torch.float64)
+    mean = torch.linalg.solve(P, M.T @ y[0] / sigma**2 + w * c)
+    return P, mean
+
+
+def test_ula_with_a_gaussian_prior_matches_the_exact_posterior():
+    """ULA on a Gaussian target N(m, P^-1) has stationary mean m and covariance (P (I - step P/2))^-1.
+    The posterior is well conditioned (eigenvalues within a factor ~4) so that 64 chains x 6000 steps
+    at step 0.1/lambda_max give ~7000 effective samples: Monte Carlo error ~1% of sd on the mean,
+    ~2% on the variance; the tolerances are 4-5 times those."""
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))
+    A = Matrix(Q[:3] * torch.tensor([1.0, 0.8, 0.6], dtype=torch.float64)[:, None])
+    x = torch.randn(1, 4, generator=g, dtype=torch.float64)
+    problem = ip.simulate(A, x, 0.5, seed=1)
+    w, c = 1.0, 0.3
+    P, mean = _gaussian_posterior(A, problem.y, 0.5, w, c)
+    step = 0.1 / float(torch.linalg.eigvalsh(P).max())
+    r = ip.solve(problem, Tikhonov(w, "identity", center=c), method="ula", step=step, chains=64, steps=6500,
+                 burn_in=500, thin=5, seed=3)  # fmt: skip
+    cov_ula = torch.linalg.inv(P @ (torch.eye(4, dtype=torch.float64) - step * P / 2))
+    sd = cov_ula.diagonal().sqrt()
+    assert bool(((r.mean[0] - mean).abs() <= 0.05 * sd).all()), (r.mean[0], mean)
+    torch.testing.assert_close(r.std[0] ** 2, cov_ula.diagonal(), rtol=0.08, atol=0)
+    # and the discretisation bias at this step is <= 5%: the exact posterior variance is close too
+    torch.testing.assert_close(r.std[0] ** 2, torch.linalg.inv(P).diagonal(), rtol=0.12, atol=0)
+
+
+def test_myula_with_a_gaussian_prior_targets_the_moreau_envelope_posterior():
+    """MYULA replaces R = w/2||x - c||² by its Moreau envelope, w/(1 + lam w)/2 ||x - c||²: a Gaussian
+    posterior in closed form; its mean is reproduced within Monte Carlo error."""
+    g = torch.Generator().manual_seed(4)
+    A = Matrix(torch.randn(2, 3, generator=g, dtype=torch.float64))
+    problem = ip.simulate(A, torch.randn(1, 3, generator=g, dtype=torch.float64), 0.5, seed=1)
+    w, c, lam = 3.0, -0.2, 0.1
+    P, mean = _gaussian_posterior(A, problem.y, 0.5, w / (1 + lam * w), c)
+    r = ip.solve(problem, Tikhonov(w, "identity", center=c), method="myula", smoothing=lam, chains=64, steps=4000,
+                 burn_in=500, seed=2)  # fmt: skip
+    sd = torch.linalg.inv(P).diagonal().sqrt()
+    assert bool(((r.mean[0] - mean).abs() <= 0.06 * sd).all())
+    torch.testing.assert_close(r.std[0], sd, rtol=0.1, atol=0)
+
+
+# PSNR floors on a fixed test image and seed: camera 64x64, Gaussian blur 1.5 px, noise 0.02
+# (y itself: 23.24 dB). Measured values in comments; floors sit 0.5 dB below them.
+FLOORS = [
+    ("fista", lambda: TV(20.0), {}, 26.8),  # 27.30
+    ("pgd", lambda: TV(20.0), {}, 26.8),  # 27.30
+    ("admm", lambda: TV(20.0), {}, 26.8),  # 27.30
+    ("hqs", lambda: TV(20.0), {}, 26.7),  # 27.21
+    ("pdhg", lambda: TV(20.0), {"steps": 1000}, 26.8),  # 27.30
+    ("fista", lambda: WaveletL1(10.0), {}, 23.9),  # 24.38
+    ("gd", lambda: Tikhonov(30.0), {}, 25.0),  # 25.46
+    ("pnp_admm", lambda: ip.priors.TVDenoiser(), {}, 27.0),  # 27.51
+    ("pnp_hqs", lambda: ip.priors.TVDenoiser(), {}, 26.6),  # 27.14
+    ("dpir", lambda: ip.priors.TVDenoiser(), {}, 27.2),  # 27.71
+    ("red", lambda: ip.priors.TVDenoiser(), {"steps": 100}, 26.6),  # 27.16
+]
+
+
+@pytest.mark.parametrize("method,make,opts,floor", FLOORS, ids=[f"{m}-{i}" for i, (m, *_) in enumerate(FLOORS)])
+def test_psnr_floor(method, make, opts, floor):
+    x = ip.data.image("camera", 64)
+    problem = ip.simulate(Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+    r = ip.solve(problem, make(), method=method, **opts)
+    p = ip.eval.psnr(r.mean, x)
+    assert p > floor, p
+    assert p > ip.eval.psnr(problem.y, x) + 1.0
+
+
+def test_poisson_deblurring_with_fista_backtracking():
+    x = ip.data.image("camera", 32) * 0.8 + 0.1
+    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, PoissonNoise(0.01), seed=0)
+    r = ip.solve(problem, TV(30.0), method="fista", steps=200)
+    assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 1.0
+    assert 0.5 < r.diagnostics.chi2[0] < 2.0
+
+
+def test_samplers_give_uncertainty_where_data_are_missing():
+    x = ip.data.image("camera", 32).double()
+    A = Inpainting.random(x.shape, 0.5, seed=0)
+    problem = ip.simulate(A, x, 0.02, seed=0)
+    r = ip.solve(problem, TV(50.0), method="myula", steps=600, burn_in=200, chains=2)
+    mask = A.mask[0]
+    assert float(r.std[0, 0][~mask].mean()) > 1.5 * float(r.std[0, 0][mask].mean())
+    assert ip.eval.psnr(r.mean, x) > 22.0
+
+
+def test_auto_weight_hits_the_discrepancy():
+    x = ip.data.image("camera", 32)
+    problem = ip.simulate(Blur.gaussian(1.5, x.shape), x, GaussianNoise(0.02), seed=0)
+    r = ip.solve(problem, Tikhonov("auto"), method="tikhonov")
+    assert r.diagnostics.chi2[0] == pytest.approx(1.0, abs=0.05)
+    assert r.diagnostics.extra["auto_weight"] > 0
+    with pytest.raises(ip.InvpriorError, match="MAP methods"):
+        ip.solve(problem, Tikhonov("auto"), method="ula")
+
+
+def test_needs_for_denoisers_and_regularisers(deblur32):
+    _, problem = deblur32
+    with pytest.raises(ip.InvpriorError, match="pnp_admm needs a denoiser"):
+        ip.solve(problem, TV(1.0), method="pnp_admm")
+    with pytest.raises(ip.InvpriorError, match="pdhg needs a TV regulariser"):
+        ip.solve(problem, WaveletL1(1.0), method="pdhg")
+    with pytest.raises(ip.InvpriorError, match="not differentiable"):
+        ip.solve(problem, TV(1.0), method="gd")
