@@ -25,7 +25,7 @@ from ..operators import (
     SuperResolution,
 )
 
-__all__ = ["CASES", "Case", "make_case", "tikhonov_default"]
+__all__ = ["CASES", "Case", "make_case", "regulariser_default", "tikhonov_default"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,15 @@ def tikhonov_default(case: str, kind: str) -> float:
         return float(table["weights"][case][kind])
     except KeyError:
         return float(table["fallback"][kind])
+
+
+_FALLBACK_WEIGHTS = {"tv": 30.0, "wavelet": 10.0}
+
+
+def regulariser_default(case: str, prior: str) -> float:
+    """TV / wavelet-L1 weight for a case, tuned on validation images by ``scripts/tune_classical.py``."""
+    try:
+        table = json.loads(resources.files("invprior.eval").joinpath("classical_defaults.json").read_text())
+        return float(table["weights"][case][prior])
+    except (FileNotFoundError, KeyError):
+        return _FALLBACK_WEIGHTS[prior]

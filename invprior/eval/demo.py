@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import data
+from .._checks import InvpriorError
 from ..operators import CT, MRI, Blur, Identity, Inpainting, LinearOperator, Matrix, Problem, simulate
-from ..priors import Tikhonov
+from ..priors import TV, Tikhonov, WaveletL1
 from ..result import Result
 from ..solvers import solve
 from . import metrics
-from .cases import make_case, tikhonov_default
+from .cases import make_case, regulariser_default, tikhonov_default
 from .report import Panel, ReportRow, measurement_image
 
 __all__ = ["DemoOutput", "baseline", "gmm_demo", "run_demo"]
@@ -46,13 +47,36 @@ def baseline(problem: Problem) -> tuple[torch.Tensor, str]:
     raise ValueError("no baseline for a nonlinear operator")
 
 
-# (case, test image, priors to run); every image here is in the test split
-DEMO_CASES = [
-    ("deblur", "camera", ("identity", "gradient")),
-    ("inpaint", "camera", ("gradient",)),
-    ("mri", "mri", ("gradient",)),
-    ("ct", "shepp_logan_phantom", ("gradient",)),
-]
+def _learned_or_tv():
+    """The shipped learned denoiser, or the TV denoiser when no weights are shipped yet."""
+    from ..priors.denoisers import LearnedDenoiser, TVDenoiser
+
+    try:
+        return LearnedDenoiser.pretrained(), "learned"
+    except InvpriorError:  # no weights in this checkout
+        return TVDenoiser(), "TV denoiser"
+
+
+# (case, test image, [(label, method, prior factory(case), options)]); every image is in the test split
+def _methods(case: str) -> list[tuple[str, str, object, dict]]:
+    tik = Tikhonov(tikhonov_default(case, "gradient"), kind="gradient")
+    tv = TV(regulariser_default(case, "tv"))
+    wav = WaveletL1(regulariser_default(case, "wavelet"))
+    den, den_name = _learned_or_tv()
+    out = [
+        ("tikhonov", "tikhonov", tik, {}),
+        ("TV (fista)", "fista", tv, {"steps": 200}),
+        ("wavelet (fista)", "fista", wav, {"steps": 200}),
+    ]
+    if case in ("deblur", "sr"):
+        out.append((f"DPIR ({den_name})", "dpir", den, {}))
+    elif case in ("inpaint", "mri"):
+        # large missing regions need a large first denoising level
+        out.append((f"PnP-HQS ({den_name})", "pnp_hqs", den, {"sigma_start": 0.5, "steps": 40}))
+    return out
+
+
+DEMO_CASES = [("deblur", "camera"), ("inpaint", "camera"), ("mri", "mri"), ("ct", "shepp_logan_phantom")]
 
 
 def _metrics_row(case: str, method: str, est: torch.Tensor, problem: Problem, seconds: float, evals: int) -> dict:
@@ -69,9 +93,10 @@ def _metrics_row(case: str, method: str, est: torch.Tensor, problem: Problem, se
 
 
 def run_demo(size: int = 128, seed: int = 0, progress=None) -> DemoOutput:
-    """Tikhonov reconstructions (identity and smoothness priors) against the no-prior baseline."""
+    """Classical reconstructions (Tikhonov, TV, wavelet, plug-and-play) against the no-prior baseline,
+    a Langevin sampler's uncertainty, and exact posterior sampling on a Gaussian mixture."""
     out = DemoOutput()
-    for case, image_name, kinds in DEMO_CASES:
+    for case, image_name in DEMO_CASES:
         x = data.image(image_name, size)
         A, sigma, desc = make_case(case, x.shape)
         problem = simulate(A, x, sigma, seed=seed)
@@ -87,31 +112,35 @@ def run_demo(size: int = 128, seed: int = 0, progress=None) -> DemoOutput:
         else:
             row.panels.append(base_panel)
         best = None
-        for kind in kinds:
-            weight = tikhonov_default(case, kind)
-            prior = Tikhonov(weight, kind=kind, center=0.5 if kind == "identity" else 0.0)
-            r = solve(problem, prior, method="tikhonov")
-            label = f"tikhonov-{kind}"
-            out.results[f"{case}-{label}"] = r
-            if r.diagnostics.iterations:
-                out.traces[f"{case} ({label}, CG)"] = r.diagnostics.loss_trace
+        std_panel = None
+        for label, method, prior, opts in _methods(case):
+            r = solve(problem, prior, method=method, seed=seed, **opts)
+            out.results[f"{case}-{method}-{type(prior).__name__}"] = r
+            if case == "deblur" and method in ("fista", "tikhonov") and len(r.diagnostics.loss_trace) > 1:
+                out.traces[f"{label}"] = r.diagnostics.loss_trace
             p = metrics.psnr(r.mean, x)
+            name = f"{label} (w={prior.weight:g})" if hasattr(prior, "weight") else label
             row.metrics.append(
-                _metrics_row(
-                    case,
-                    f"{label} (w={weight:g})",
-                    r.mean,
-                    problem,
-                    r.diagnostics.wall_time,
-                    r.diagnostics.operator_evals,
-                )
+                _metrics_row(case, name, r.mean, problem, r.diagnostics.wall_time, r.diagnostics.operator_evals)
             )
             row.panels.append(Panel(r.mean[0], f"{label}\n{p:.2f} dB"))
             if best is None or p > best[0]:
                 best = (p, r.mean, label)
+            if case == "deblur" and label.startswith("wavelet"):
+                # a short MYULA run started at the wavelet MAP: uncertainty around it (a short chain
+                # under-explores, so this std is a lower bound on the posterior's)
+                ms = solve(problem, prior, method="myula", seed=seed, x0=r.mean, steps=800, burn_in=100, chains=2)
+                out.results[f"{case}-myula-WaveletL1"] = ms
+                row.metrics.append(
+                    _metrics_row(case, "MYULA wavelet, mean (800 steps from the MAP)", ms.mean, problem,
+                                 ms.diagnostics.wall_time, ms.diagnostics.operator_evals)
+                )  # fmt: skip
+                std_panel = Panel(ms.std[0], "posterior std\n(MYULA, wavelet)", cmap="viridis", vmin=0.0, vmax=None)
         assert best is not None
         err = (best[1] - x).abs()[0]
         row.panels.append(Panel(err, f"|error| {best[2]}", cmap="magma", vmin=0.0, vmax=0.25))
+        if std_panel is not None:
+            row.panels.append(std_panel)
         out.rows.append(row)
         if progress is not None:
             progress(case)

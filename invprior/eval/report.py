@@ -79,7 +79,8 @@ def save_grid(rows: Sequence[ReportRow], path: str | Path, cell: float = 2.0) ->
             p = row.panels[j]
             img = p.image.detach().cpu().double()
             img = img[0] if img.shape[0] == 1 else img.permute(1, 2, 0).clamp(0, 1)
-            im = ax.imshow(img.numpy(), cmap=p.cmap, vmin=p.vmin, vmax=p.vmax, interpolation="nearest")
+            vmax = p.vmax if p.vmax is not None else float(img.max())
+            im = ax.imshow(img.numpy(), cmap=p.cmap, vmin=p.vmin, vmax=vmax, interpolation="nearest")
             ax.set_title(p.title, fontsize=7)
             if p.cmap != "gray":
                 fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=5)
@@ -110,7 +111,10 @@ def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str] | N
     return "\n".join(lines) + "\n"
 
 
-def save_convergence(traces: dict[str, list[float]], path: str | Path, ylabel: str = "relative residual") -> None:
+def save_convergence(
+    traces: dict[str, list[float]], path: str | Path, ylabel: str = "(F_k - F_min) / (F_0 - F_min)"
+) -> None:
+    """Objective traces, normalised per curve to ``(F_k - F_min) / (F_0 - F_min)`` on a log axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,7 +122,11 @@ def save_convergence(traces: dict[str, list[float]], path: str | Path, ylabel: s
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, tr in traces.items():
-        ax.semilogy(range(len(tr)), tr, label=name)
+        t = torch.tensor(tr, dtype=torch.float64)
+        lo = float(t.min())
+        span = max(float(t[0]) - lo, 1e-300)
+        rel = ((t - lo) / span).clamp_min(1e-12)
+        ax.semilogy(range(len(tr)), rel.tolist(), label=name)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
@@ -175,20 +183,28 @@ def write_demo_report(folder: str | Path, demo, command: str, size: int) -> Path
     lines = [
         "# invprior demo",
         "",
-        f"Command: `{command}`. Test images at {size}x{size} (never used for tuning); Tikhonov weights",
-        "from `invprior/eval/tikhonov_defaults.json`, tuned on the validation images by",
-        "`python scripts/tune_tikhonov.py`.",
+        f"Command: `{command}`. Test images at {size}x{size} (never used for tuning); weights from",
+        "`invprior/eval/tikhonov_defaults.json` and `classical_defaults.json`, tuned on the validation",
+        "images by `python scripts/tune_tikhonov.py` and `python scripts/tune_classical.py`.",
         "",
         "![reconstructions](reconstructions.png)",
         "",
-        "Columns: truth, measurement, the no-prior baseline, Tikhonov reconstructions, and the error of",
-        "the best one. PSNR/SSIM against the truth; chi2 = ||y - A x||² / (m sigma²) is ≈ 1 when the",
+        "Columns: truth, measurement, the no-prior baseline, the reconstructions, the error of the best",
+        "one and, for the Langevin sampler (MYULA), the per-pixel posterior standard deviation.",
+        "PSNR/SSIM against the truth; chi2 = ||y - A x||² / (m sigma²) is ≈ 1 when the",
         "data are fitted to the noise level (≪ 1: noise is being fitted; ≫ 1: the data are not explained).",
         "",
         markdown_table(rows),
     ]
     if demo.traces:
-        lines += ["## Convergence (conjugate gradients)", "", "![convergence](convergence.png)", ""]
+        lines += [
+            "## Convergence (deblurring)",
+            "",
+            "![convergence](convergence.png)",
+            "",
+            "Objective per iteration, normalised to (F_k - F_min) / (F_0 - F_min) per curve.",
+            "",
+        ]
     lines += [
         "## Exact posterior sampling (the oracle for every sampler)",
         "",

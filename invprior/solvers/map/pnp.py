@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..._checks import InvpriorError
 from ...operators import LinearOperator, Problem
 from ...result import Diagnostics, Result
 from .._common import bar, data_lipschitz, rel_change, x0_or_default
@@ -168,7 +169,7 @@ def red(
     w = 1.0 / sigma_d**2 if weight is None else float(weight)
     try:
         tau = 1.0 / (data_lipschitz(problem) + w)
-    except Exception:
+    except InvpriorError:  # Poisson or nonlinear: no global Lipschitz constant
         tau = 0.5 / w
     trace, change = [_nll_trace(problem, x)], math.inf
     with bar(steps, "red", progress) as pb:
