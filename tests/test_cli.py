@@ -71,6 +71,6 @@ def test_demo_runs_small(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--size", "32"])
     assert r.exit_code == 0, r.output
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert "reconstructions.png" in report and "PSNR" in report and "tikhonov-gradient" in report
+    assert "reconstructions.png" in report and "PSNR" in report and "TV (fista)" in report and "MYULA" in report
     for fig in ("reconstructions.png", "gmm_posterior.png", "convergence.png"):
         assert (tmp_path / "demo" / fig).exists()
