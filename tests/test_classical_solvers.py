@@ -177,3 +177,16 @@ def test_needs_for_denoisers_and_regularisers(deblur32):
         ip.solve(problem, WaveletL1(1.0), method="pdhg")
     with pytest.raises(ip.InvpriorError, match="not differentiable"):
         ip.solve(problem, TV(1.0), method="gd")
+
+
+def test_pnp_ula_samples_with_a_denoiser():
+    x = ip.data.image("camera", 32).double()
+    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=0)
+    r = ip.solve(problem, ip.priors.TVDenoiser(), method="pnp_ula", steps=400, burn_in=100, chains=2, seed=0)
+    assert r.std is not None and float(r.std.mean()) > 0.005
+    assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x)
+    again = ip.solve(problem, ip.priors.TVDenoiser(), method="pnp_ula", steps=400, burn_in=100, chains=2, seed=0)
+    torch.testing.assert_close(again.mean, r.mean)  # same seed, same chain
+    with pytest.raises(ip.InvpriorError, match="pnp_ula needs Gaussian noise"):
+        pois = ip.simulate(Blur.gaussian(1.0, x.shape), x * 0.8 + 0.1, PoissonNoise(0.01), seed=0)
+        ip.solve(pois, ip.priors.TVDenoiser(), method="pnp_ula")

@@ -93,7 +93,12 @@ def ula(
                        x0=x0, progress=progress, name="ula")  # fmt: skip
 
 
-@register("myula", family="sample", needs=("regulariser",), reference="Durmus, Moulines & Pereyra 2018, SIIMS")
+@register(
+    "myula",
+    family="sample",
+    needs=("linear", "gaussian_noise", "regulariser"),
+    reference="Durmus, Moulines & Pereyra 2018, SIIMS",
+)
 def myula(
     problem: Problem,
     prior,
@@ -129,7 +134,12 @@ def myula(
     return res
 
 
-@register("pnp_ula", family="sample", needs=("denoiser", "image"), reference="Laumont et al. 2022, SIIMS 15(2)")
+@register(
+    "pnp_ula",
+    family="sample",
+    needs=("linear", "gaussian_noise", "denoiser", "image"),
+    reference="Laumont et al. 2022, SIIMS 15(2)",
+)
 def pnp_ula(
     problem: Problem,
     prior,
