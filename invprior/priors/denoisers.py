@@ -50,9 +50,10 @@ class Denoiser:
 
 
 class TVDenoiser(Denoiser):
-    """``prox`` of ``gamma · TV`` with ``gamma = strength · sigma`` (ROF denoising)."""
+    """``prox`` of ``gamma · TV`` with ``gamma = strength · sigma`` (ROF denoising; ``strength`` tuned
+    on the validation images, docs/results/classical-tuning.md)."""
 
-    def __init__(self, strength: float = 0.6, tol: float = 1e-4, max_iter: int = 200):
+    def __init__(self, strength: float = 1.0, tol: float = 1e-4, max_iter: int = 200):
         self.strength, self.tv = float(strength), TV(1.0, tol=tol, max_iter=max_iter)
 
     def _denoise(self, x, sigmas):
@@ -62,9 +63,10 @@ class TVDenoiser(Denoiser):
 
 
 class WaveletDenoiser(Denoiser):
-    """Soft-thresholding of orthogonal wavelet details at ``k · sigma`` (Donoho & Johnstone 1994)."""
+    """Soft-thresholding of orthogonal wavelet details at ``k · sigma`` (Donoho & Johnstone 1994;
+    ``k`` tuned on the validation images)."""
 
-    def __init__(self, k: float = 1.5, wavelet: str = "db4", levels: int | None = None):
+    def __init__(self, k: float = 2.0, wavelet: str = "db4", levels: int | None = None):
         self.k, self.reg = float(k), WaveletL1(1.0, wavelet, levels)
 
     def _denoise(self, x, sigmas):
