@@ -50,6 +50,7 @@ def _make_prior(name: str, case: str, weight: str | None):
         "tv-denoiser": P.TVDenoiser,
         "wavelet-denoiser": P.WaveletDenoiser,
         "nlm": P.NLMDenoiser,
+        "lowrank-denoiser": P.LowRankDenoiser,
         "bm3d": P.BM3DDenoiser,
         "learned": P.LearnedDenoiser.pretrained,
     }

@@ -111,7 +111,8 @@ def test_tikhonov_prox_closed_form():
 
 
 @pytest.mark.parametrize("make", [lambda: ip.priors.TVDenoiser(), lambda: ip.priors.WaveletDenoiser(),
-                                  lambda: ip.priors.NLMDenoiser()], ids=["tv", "wavelet", "nlm"])  # fmt: skip
+                                  lambda: ip.priors.NLMDenoiser(), lambda: ip.priors.LowRankDenoiser()],
+                         ids=["tv", "wavelet", "nlm", "lowrank"])  # fmt: skip
 def test_classical_denoisers_denoise(make):
     D = make()
     x = ip.data.image("moon", 64).double()

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .. import data
 from .._checks import InvpriorError
 from ..operators import Blur, simulate
-from ..priors import TV, NLMDenoiser, NuclearNorm, Tikhonov, TVDenoiser, WaveletDenoiser, WaveletL1
+from ..priors import TV, LowRankDenoiser, NLMDenoiser, Tikhonov, TVDenoiser, WaveletDenoiser, WaveletL1
 from ..solvers import solve
 from . import metrics
 from .cases import make_case, regulariser_default, tikhonov_default
@@ -58,7 +58,7 @@ def _configs(case: str, quick: bool) -> list[tuple[str, str, Callable[[], object
         ("NLM (PnP-HQS)", "pnp_hqs", NLMDenoiser, {"steps": 20, "sigma_start": 0.3}),
     ]
     if case in ("deblur", "inpaint") and not quick:
-        out.append(("low rank, patches (HQS)", "hqs", lambda: NuclearNorm(1.0, mode="patches"), {"steps": 15}))
+        out.append(("low rank, patches (PnP-HQS)", "pnp_hqs", LowRankDenoiser, {"steps": 15, "sigma_start": 0.3}))
     for name, den in _optional_denoisers().items():
         out.append((f"{name} (DPIR)", "dpir", lambda den=den: den, {"sigma_start": 0.3, "steps": 12}))
     return out
@@ -115,7 +115,8 @@ def speed_table(image: str = "camera", size: int = 128, weight: float | None = N
 
 def denoiser_table(size: int = 256, sigmas=(0.05, 0.1)) -> list[dict]:
     images = data.image_names("test")
-    dens = {"TV": TVDenoiser(), "wavelet": WaveletDenoiser(), "NLM": NLMDenoiser(), **_optional_denoisers()}
+    dens = {"TV": TVDenoiser(), "wavelet": WaveletDenoiser(), "NLM": NLMDenoiser(), "low rank": LowRankDenoiser(),
+            **_optional_denoisers()}  # fmt: skip
     g = torch.Generator().manual_seed(0)
     clean = {n: data.image(n, size) for n in images}
     noisy = {(n, s): clean[n] + s * torch.randn(clean[n].shape, generator=g) for n in images for s in sigmas}

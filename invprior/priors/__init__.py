@@ -1,7 +1,15 @@
 """Priors: regularisers (``value``/``prox``/``grad``), denoisers ``D(x, sigma)``, generative models."""
 
 from ..data.gmm import GaussianMixture
-from .denoisers import BM3DDenoiser, Denoiser, LearnedDenoiser, NLMDenoiser, TVDenoiser, WaveletDenoiser
+from .denoisers import (
+    BM3DDenoiser,
+    Denoiser,
+    LearnedDenoiser,
+    LowRankDenoiser,
+    NLMDenoiser,
+    TVDenoiser,
+    WaveletDenoiser,
+)
 from .regularisers import DCTL1, TV, NuclearNorm, Regulariser, Tikhonov, WaveletL1
 
 __all__ = [
@@ -11,6 +19,7 @@ __all__ = [
     "Denoiser",
     "GaussianMixture",
     "LearnedDenoiser",
+    "LowRankDenoiser",
     "NLMDenoiser",
     "NuclearNorm",
     "Regulariser",

@@ -17,7 +17,15 @@ import torch
 from .._checks import InvpriorError
 from .regularisers import TV, WaveletL1
 
-__all__ = ["BM3DDenoiser", "Denoiser", "LearnedDenoiser", "NLMDenoiser", "TVDenoiser", "WaveletDenoiser"]
+__all__ = [
+    "BM3DDenoiser",
+    "Denoiser",
+    "LearnedDenoiser",
+    "LowRankDenoiser",
+    "NLMDenoiser",
+    "TVDenoiser",
+    "WaveletDenoiser",
+]
 
 
 def _sigmas(sigma: float | torch.Tensor, b: int) -> list[float]:
@@ -73,6 +81,25 @@ class WaveletDenoiser(Denoiser):
         if len(set(sigmas)) == 1:
             return self.reg.prox(x, self.k * sigmas[0])
         return torch.cat([self._denoise(x[i : i + 1], [s]) for i, s in enumerate(sigmas)])
+
+
+class LowRankDenoiser(Denoiser):
+    """Patch-group low-rank denoising: singular-value thresholding of groups of similar patches at
+    ``c · sigma · (patch + sqrt(group))``, the largest singular value of a pure-noise group
+    (Gu et al. 2014 use weighted thresholds; this is the plain, unweighted version). ``c = 0.8`` was
+    the best of {0.5, 0.8, 1.0, 1.3} on the validation image ``moon`` (64², noise 0.1)."""
+
+    def __init__(self, c: float = 0.8, patch: int = 6, group: int = 24):
+        from .regularisers import NuclearNorm
+
+        self.c, self.reg = float(c), NuclearNorm(1.0, mode="patches", patch=patch, group=group)
+
+    def _denoise(self, x, sigmas):
+        out = torch.empty_like(x)
+        for i, s in enumerate(sigmas):
+            t = self.c * s * (self.reg.patch + self.reg.group**0.5)
+            out[i] = self.reg.prox(x[i : i + 1], t)[0] if s > 0 else x[i]
+        return out
 
 
 class NLMDenoiser(Denoiser):
