@@ -206,7 +206,7 @@ def admm(
     change = math.inf
     with bar(steps, "admm", progress) as pb:
         for k in range(steps):
-            x = A.prox_data(z - u, problem.y, rho * s2)
+            x = A.prox_data(z - u, problem.y, rho * s2, tol=1e-6, max_iter=200)
             z_old = z
             z = prior.prox(x + u, 1.0 / rho, **kw)
             u = u + x - z
@@ -255,7 +255,7 @@ def hqs(
     trace = [objective(problem, prior, z)]
     with bar(steps, "hqs", progress) as pb:
         for mu in mus.tolist():
-            x = A.prox_data(z, problem.y, mu * s2)
+            x = A.prox_data(z, problem.y, mu * s2, tol=1e-6, max_iter=200)
             z = prior.prox(x, 1.0 / mu, **kw)
             trace.append(objective(problem, prior, z))
             pb.update()
