@@ -124,10 +124,10 @@ FLOORS = [
     ("pdhg", lambda: TV(20.0), {"steps": 1000}, 26.8),  # 27.30
     ("fista", lambda: WaveletL1(10.0), {}, 23.9),  # 24.38
     ("gd", lambda: Tikhonov(30.0), {}, 25.0),  # 25.46
-    ("pnp_admm", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 27.0),  # 27.51
-    ("pnp_hqs", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 26.6),  # 27.14
-    ("dpir", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 27.2),  # 27.71
-    ("red", lambda: ip.priors.TVDenoiser(strength=0.6), {"steps": 100}, 26.6),  # 27.16
+    ("pnp_admm", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 27.3),  # 27.88
+    ("pnp_hqs", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 26.7),  # 27.22
+    ("dpir", lambda: ip.priors.TVDenoiser(strength=0.6), {}, 27.1),  # 27.66
+    ("red", lambda: ip.priors.TVDenoiser(strength=0.6), {"steps": 100}, 27.3),  # 27.82
 ]
 
 
