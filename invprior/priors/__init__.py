@@ -10,6 +10,7 @@ from .denoisers import (
     TVDenoiser,
     WaveletDenoiser,
 )
+from .diffusion import Diffusion
 from .regularisers import DCTL1, TV, NuclearNorm, Regulariser, Tikhonov, WaveletL1
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "TV",
     "BM3DDenoiser",
     "Denoiser",
+    "Diffusion",
     "GaussianMixture",
     "LearnedDenoiser",
     "LowRankDenoiser",

@@ -92,6 +92,16 @@ def _need_tv(problem: Problem, prior) -> str | None:
     return None if isinstance(prior, TV) else _prior_name(prior)
 
 
+def _need_diffusion(problem: Problem, prior) -> str | None:
+    from ..priors.diffusion import Diffusion
+
+    if not isinstance(prior, Diffusion):
+        return _prior_name(prior) + " (wrap a denoiser with ip.priors.Diffusion.from_denoiser)"
+    if prior.shape != problem.operator.in_shape:
+        return f"the diffusion prior makes {prior.shape} samples but {_op(problem)} takes {problem.operator.in_shape}"
+    return None
+
+
 def _need_image(problem: Problem, prior) -> str | None:
     return None if problem.is_image else f"{_op(problem)} does not act on images"
 
@@ -109,6 +119,7 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "denoiser": ("a denoiser D(x, sigma)", _need_denoiser),
     "tv": ("a TV regulariser", _need_tv),
     "image": ("an image problem", _need_image),
+    "diffusion": ("a Diffusion prior", _need_diffusion),
 }
 
 

@@ -1,0 +1,218 @@
+"""Diffusion posterior samplers, written once in the sigma view ``x_sigma = x0 + sigma · eps``.
+
+Each is a loop over a decreasing ``sigmas`` schedule (``prior.schedule(steps)``, ending at 0)
+whose body follows the paper's algorithm; ``n_samples`` posterior draws per measurement run as
+one batch. ``prior`` is a ``Diffusion`` (a zoo model, a wrapped DDPM, or a ``GaussianMixture``
+through ``Diffusion.from_denoiser``: an exact denoiser, the oracle of the tests).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import torch
+
+from ..._checks import InvpriorError, make_generator
+from ...operators import LinearOperator, Problem, conjugate_gradient
+from ...priors.diffusion import Diffusion
+from ...result import Diagnostics, Result
+from .._common import bar
+from ..registry import register
+
+__all__ = ["ddrm", "dps", "pigdm"]
+
+
+def _check_prior(prior) -> Diffusion:
+    if not isinstance(prior, Diffusion):
+        raise InvpriorError(
+            f"diffusion samplers need a Diffusion prior, got {type(prior).__name__} "
+            "(wrap a denoiser with ip.priors.Diffusion.from_denoiser)"
+        )
+    return prior
+
+
+def _expand(problem: Problem, n: int) -> tuple[torch.Tensor, int]:
+    """``y`` repeated ``n`` times (sample k of measurement b at index k * B + b)."""
+    B = problem.batch
+    return problem.y.repeat(n, *([1] * (problem.y.dim() - 1))), B
+
+
+def _finish(x: torch.Tensor, n: int, B: int, prior: Diffusion, nfe0: int, steps: int) -> Result:
+    samples = x.reshape(n, B, *x.shape[1:])
+    diag = Diagnostics(iterations=steps, nfe=prior.nfe - nfe0)
+    return Result.from_samples(samples, diag)
+
+
+def _ancestral(x, x0_hat, sigma, sigma_next, eta, g):
+    """DDIM / Euler-ancestral step from sigma to sigma_next given the denoised x0_hat (eta=1: ancestral)."""
+    if sigma_next == 0:
+        return x0_hat
+    up = min(sigma_next, eta * math.sqrt(max(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2, 0.0)))
+    down = math.sqrt(max(sigma_next**2 - up**2, 0.0))
+    noise = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+    return x0_hat + down * (x - x0_hat) / sigma + up * noise
+
+
+@register(
+    "ddrm",
+    family="sample",
+    needs=("svd", "gaussian_noise", "diffusion"),
+    reference="Kawar et al. 2022, arXiv:2201.11793",
+)
+def ddrm(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 20,
+    n_samples: int = 16,
+    eta: float = 0.85,
+    eta_b: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Denoising diffusion restoration models, in the SVD basis ``A = U diag(s) V^T`` (VE form).
+
+    With ``c = V^T D(x_t, sigma_t)``, ``ybar = U^T y / s`` (noise ``sigma_y / s``) and each spectral
+    coefficient ``i``, one step to ``sigma'`` is
+
+        s_i = 0:                 x'_i = c_i + sqrt(1-eta²) sigma' (x_i - c_i)/sigma_t + eta sigma' eps
+        sigma' < sigma_y/s_i:    x'_i = c_i + sqrt(1-eta²) sigma' (ybar_i - c_i)/(sigma_y/s_i) + eta sigma' eps
+        sigma' >= sigma_y/s_i:   x'_i = (1-eta_b) c_i + eta_b ybar_i + sqrt(sigma'² - eta_b² sigma_y²/s_i²) eps
+
+    (Kawar, Elad, Ermon & Song 2022, eq. 7-8; eta = 0.85, eta_b = 1 as in the paper).
+    """
+    prior = _check_prior(prior)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    svd = A.svd()
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    dt = problem.dtype
+    s = svd.singular_values(y.real if y.is_complex() else y).to(dt)
+    obs = s > 1e-12 * float(s.max())
+    s_safe = torch.where(obs, s, torch.ones_like(s))
+    ybar = torch.where(obs, svd.Ut(y).to(dt) / s_safe, torch.zeros_like(s))
+    noise_lvl = torch.where(obs, problem.sigma / s_safe, torch.full_like(s, math.inf))  # type: ignore[operator]
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    n = y.shape[0]
+    eps = torch.randn((n, A.n), generator=g, dtype=dt, device=y.device)
+    s0 = sigmas[0]
+    init_obs = obs & (s0 > noise_lvl)
+    xb = torch.where(init_obs, ybar + torch.sqrt((s0**2 - noise_lvl**2).clamp_min(0)) * eps, s0 * eps)
+    with bar(steps, "ddrm", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            x0 = prior.denoise(svd.V(xb), sigma)
+            c = svd.Vt(x0)
+            if sigma_next == 0:
+                xb = c
+                pb.update()
+                break
+            e = torch.randn(xb.shape, generator=g, dtype=dt, device=y.device)
+            free = c + math.sqrt(1 - eta**2) * sigma_next * (xb - c) / sigma + eta * sigma_next * e
+            nl = torch.where(obs, noise_lvl, torch.ones_like(noise_lvl))
+            below = c + math.sqrt(1 - eta**2) * sigma_next * (ybar - c) / nl + eta * sigma_next * e
+            above = (1 - eta_b) * c + eta_b * ybar + torch.sqrt((sigma_next**2 - eta_b**2 * nl**2).clamp_min(0)) * e
+            xb = torch.where(~obs, free, torch.where(sigma_next < noise_lvl, below, above))
+            pb.update()
+    return _finish(svd.V(xb), n_samples, B, prior, nfe0, steps)
+
+
+@register("dps", family="sample", needs=("diffusion",), reference="Chung et al. 2023, arXiv:2209.14687")
+def dps(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 200,
+    n_samples: int = 16,
+    zeta: float = 1.0,
+    eta: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Diffusion posterior sampling (Chung et al. 2023): backpropagate the data misfit through the
+    denoiser,
+
+        x0_hat = D(x_t, sigma_t),   x' = ancestral_step(x_t, x0_hat),
+        x_{t+1} = x' - zeta / ||y - A(x0_hat)|| · ∇_{x_t} ||y - A(x0_hat)||²
+
+    Works with any differentiable operator (nonlinear too). Known to be a poor approximation of the
+    posterior when the data are weak (see the GMM benchmark); ``zeta`` = 1 as in the paper.
+    """
+    prior = _check_prior(prior)
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    n = y.shape[0]
+    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    with bar(steps, "dps", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                x0 = prior.denoise(xg, sigma)
+                r = y - problem.operator._forward(x0)
+                res2 = (r.abs() ** 2 if r.is_complex() else r**2).reshape(n, -1).sum(1)
+                (grad,) = torch.autograd.grad(res2.sum(), xg)
+            norm = res2.detach().sqrt().clamp_min(1e-12).reshape(-1, *([1] * (x.dim() - 1)))
+            x = _ancestral(x, x0.detach(), sigma, sigma_next, eta, g) - zeta * grad / norm
+            pb.update()
+    return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
+
+
+def _solve_measurement(A: LinearOperator, r2: float, s2y: float, w: torch.Tensor) -> torch.Tensor:
+    """``(r2 A A^T + s2y I)^{-1} w``: through the SVD when there is one, else CG."""
+    svd = A.svd()
+    if svd is not None:
+        s = svd.singular_values(w.real if w.is_complex() else w)
+        c = svd.Ut(w)
+        in_range = svd.U(c)
+        return svd.U(c / (r2 * s**2 + s2y)) + (w - in_range) / s2y
+    x, _ = conjugate_gradient(lambda v: r2 * A(A.adjoint(v)) + s2y * v, w, None, tol=1e-8, max_iter=500)
+    return x
+
+
+@register(
+    "pigdm", family="sample", needs=("linear", "gaussian_noise", "diffusion"), reference="Song et al. 2023 (ICLR)"
+)
+def pigdm(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 100,
+    n_samples: int = 16,
+    eta: float = 1.0,
+    data_var: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Pseudoinverse-guided diffusion (ΠGDM, Song, Vahdat, Mardani & Kautz 2023) in the sigma view.
+
+    With ``p(x0 | x_t) ≈ N(x0_hat, r_t² I)``, ``r_t² = data_var sigma_t² / (data_var + sigma_t²)``
+    (exact for a prior ``N(mu, data_var I)``), the likelihood score is the VJP
+
+        g = (∂x0_hat/∂x_t)^T A^T (r_t² A A^T + sigma_y² I)^{-1} (y - A x0_hat)
+
+    and the step uses the posterior denoiser ``x0_hat + sigma_t² g`` (DDIM with ``eta``; eta = 1 is
+    ancestral). ``(r² A A^T + sigma_y²)^{-1}`` is exact through the SVD view, CG otherwise.
+    """
+    prior = _check_prior(prior)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    n = y.shape[0]
+    s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
+    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    with bar(steps, "pigdm", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            r2 = data_var * sigma**2 / (data_var + sigma**2)
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                x0 = prior.denoise(xg, sigma)
+                v = _solve_measurement(A, r2, s2y, (y - A._forward(x0.detach())))
+                (guid,) = torch.autograd.grad(x0, xg, grad_outputs=A._adjoint(v))
+            x = _ancestral(x, x0.detach() + sigma**2 * guid, sigma, sigma_next, eta, g)
+            pb.update()
+    return _finish(x.detach(), n_samples, B, prior, nfe0, steps)

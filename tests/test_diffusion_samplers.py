@@ -1,0 +1,98 @@
+"""Diffusion samplers (first batch: DDRM, PiGDM, DPS) against the exact Gaussian-mixture posterior."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import invprior as ip
+from invprior.data import GaussianMixture
+from invprior.operators import CT, Matrix
+from invprior.priors import Diffusion
+
+
+def test_vp_wrapper_gives_the_ve_denoiser():
+    """A DDPM eps-network built from an exact denoiser, wrapped back by from_vp, returns that denoiser."""
+    gmm = GaussianMixture.mcgdiff(4, seed=0)
+    betas = torch.linspace(1e-4, 0.05, 200, dtype=torch.float64)
+    ac = torch.cumprod(1 - betas, 0)
+
+    def eps_model(x_t, t):
+        a = ac[t].sqrt().reshape(-1, 1)
+        sig = ((1 - ac[t]) / ac[t]).sqrt().reshape(-1, 1)
+        x = x_t / a
+        return (x - gmm.denoise(x, sig.flatten())) / sig
+
+    vp = Diffusion.from_vp(eps_model, ac, (4,))
+    x = gmm.sample(5, seed=1, dtype=torch.float64) * 1.1
+    for t in (0, 50, 199):
+        sigma = float(((1 - ac[t]) / ac[t]).sqrt())
+        torch.testing.assert_close(vp.denoise(x, sigma), gmm.denoise(x, sigma))
+    assert vp.sigma_min == pytest.approx(math.sqrt((1 - ac[0]) / ac[0]))
+
+
+def test_schedule_is_decreasing_and_ends_at_zero():
+    D = Diffusion.from_denoiser(GaussianMixture.mcgdiff(2), 0.01, 80.0)
+    s = D.schedule(10)
+    assert s.shape == (11,) and float(s[0]) == pytest.approx(80.0) and float(s[-2]) == pytest.approx(0.01)
+    assert float(s[-1]) == 0.0 and bool((s[:-1] > s[1:]).all())
+
+
+def test_pigdm_is_exact_for_a_gaussian_prior():
+    """With r_t² = v sigma²/(v + sigma²) the PiGDM guidance is the exact likelihood score for N(mu, vI):
+    200 steps and 20,000 samples recover the posterior mean (within 4 Monte Carlo sd) and covariance
+    (within 0.025, ~4 Monte Carlo sd of an entry, posterior variances 0.17-0.5)."""
+    g = torch.Generator().manual_seed(0)
+    d, v = 6, 0.5
+    prior = GaussianMixture(torch.ones(1), torch.randn(1, d, generator=g, dtype=torch.float64), v)
+    D = Diffusion.from_denoiser(prior, 0.002, 50.0)
+    A = Matrix(torch.randn(3, d, generator=g, dtype=torch.float64))
+    problem = ip.simulate(A, prior.sample(1, 1, torch.float64), 0.3, seed=2)
+    post = prior.posterior(A, problem.y, 0.3)
+    n = 20000
+    r = ip.solve(problem, D, method="pigdm", n_samples=n, steps=200, data_var=v, seed=0)
+    s = r.samples[:, 0]
+    assert float((s.mean(0) - post.mean()).abs().max()) < 4 * math.sqrt(v / n)
+    assert float((torch.cov(s.T) - post.covariance()).abs().max()) < 0.025
+
+
+@pytest.fixture(scope="module")
+def well_posed():
+    d = 8
+    prior = GaussianMixture.mcgdiff(d, seed=0)
+    A, _ = GaussianMixture.mcgdiff_measurement(d, d, seed=1)
+    problem = ip.simulate(Matrix(A), prior.sample(1, 2, torch.float64), 0.1, seed=3)
+    exact = ip.solve(problem, prior, method="exact", n_samples=2000, seed=1).samples[:, 0]
+    prior_sw = ip.eval.sliced_wasserstein(prior.sample(2000, 5, torch.float64), exact)
+    return prior, problem, exact, prior_sw
+
+
+@pytest.mark.parametrize("method,opts", [("ddrm", {"steps": 20}), ("pigdm", {"steps": 100}), ("dps", {"steps": 200})])
+def test_well_posed_gmm_posterior_is_found(well_posed, method, opts):
+    """d_y = d, sigma_y = 0.1: every sampler lands far closer to the exact posterior than the prior
+    does (measured: prior 10.3; ddrm 0.09, pigdm 0.61, dps 0.38; exact vs exact 0.012)."""
+    prior, problem, exact, prior_sw = well_posed
+    D = Diffusion.from_denoiser(prior, 0.005, 100.0)
+    r = ip.solve(problem, D, method=method, n_samples=2000, seed=0, **opts)
+    sw = ip.eval.sliced_wasserstein(r.samples[:, 0], exact)
+    assert sw < 0.1 * prior_sw, sw
+    assert r.diagnostics.nfe == opts["steps"]
+    again = ip.solve(problem, D, method=method, n_samples=2000, seed=0, **opts)
+    torch.testing.assert_close(again.samples, r.samples)  # same seed, same samples
+
+
+def test_diffusion_needs_are_checked(well_posed):
+    prior, problem, _, _ = well_posed
+    D = Diffusion.from_denoiser(prior, 0.005, 100.0)
+    with pytest.raises(ip.InvpriorError, match="needs a Diffusion prior"):
+        ip.solve(problem, prior, method="ddrm")
+    x = torch.rand(1, 1, 8, 8)
+    ct = ip.simulate(CT(x.shape, 8), x, 0.1)
+    img = Diffusion.from_denoiser(ip.priors.TVDenoiser(), 0.01, 1.0, shape=(1, 8, 8))
+    with pytest.raises(ip.InvpriorError, match="ddrm needs an SVD; CT has none — use"):
+        ip.solve(ct, img, method="ddrm")
+    with pytest.raises(ip.InvpriorError, match="makes"):
+        ip.solve(problem, Diffusion.from_denoiser(GaussianMixture.mcgdiff(4), 0.01, 1.0), method="dps")
+    assert D.shape == (8,)
