@@ -1,7 +1,7 @@
 """Posterior samplers."""
 
-from .diffusion import ddrm, dps, pigdm
+from .diffusion import ald, ddrm, diffpir, dps, pigdm
 from .exact import exact
 from .langevin import myula, pnp_ula, ula
 
-__all__ = ["ddrm", "dps", "exact", "myula", "pigdm", "pnp_ula", "ula"]
+__all__ = ["ald", "ddrm", "diffpir", "dps", "exact", "myula", "pigdm", "pnp_ula", "ula"]

@@ -216,3 +216,91 @@ def pigdm(
             x = _ancestral(x, x0.detach() + sigma**2 * guid, sigma, sigma_next, eta, g)
             pb.update()
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
+
+
+@register(
+    "diffpir", family="sample", needs=("linear", "gaussian_noise", "diffusion"), reference="Zhu et al. 2023 (CVPR)"
+)
+def diffpir(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 100,
+    n_samples: int = 16,
+    lam: float = 7.0,
+    zeta: float = 0.3,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Denoising diffusion models for plug-and-play image restoration (DiffPIR, Zhu et al. 2023):
+
+        x0_hat = D(x_t, sigma_t)
+        x0 = argmin ½||A x - y||² + rho_t/2 ||x - x0_hat||²,   rho_t = lam sigma_y² / sigma_t²   (A.prox_data)
+        x_{t+1} = x0 + sigma_{t+1} (sqrt(1 - zeta) eps_hat + sqrt(zeta) eps),   eps_hat = (x_t - x0) / sigma_t
+
+    ``lam = 7`` and ``zeta = 0.3`` are the paper's deblurring settings.
+    """
+    prior = _check_prior(prior)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    n = y.shape[0]
+    s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
+    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    with bar(steps, "diffpir", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            x0_hat = prior.denoise(x, sigma)
+            x0 = A.prox_data(x0_hat, y, lam * s2y / sigma**2, tol=1e-8, max_iter=200)
+            if sigma_next == 0:
+                x = x0
+            else:
+                eps_hat = (x - x0) / sigma
+                e = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+                x = x0 + sigma_next * (math.sqrt(1 - zeta) * eps_hat + math.sqrt(zeta) * e)
+            pb.update()
+    return _finish(x, n_samples, B, prior, nfe0, steps)
+
+
+@register("ald", family="sample", needs=("linear", "gaussian_noise", "diffusion"), reference="Jalal et al. 2021")
+def ald(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 50,
+    inner: int = 5,
+    eps: float = 0.5,
+    gamma: float = 1.0,
+    n_samples: int = 16,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Score-based annealed Langevin dynamics (Score-ALD, Jalal et al. 2021, NeurIPS):
+
+        x <- x + delta (s(x, sigma) + A^T (y - A x) / (sigma_y² + gamma sigma²)) + sqrt(2 delta) xi
+
+    ``inner`` Langevin steps at each of the ``steps`` noise levels, with ``delta = eps / L_sigma`` and
+    ``L_sigma = 1/sigma² + ||A||²/(sigma_y² + gamma sigma²)`` (the paper's ``eps sigma²`` rule, capped by
+    the likelihood's curvature); finally ``D(x, sigma_min)``: ``steps · inner + 1`` denoiser calls.
+    """
+    prior = _check_prior(prior)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    n = y.shape[0]
+    s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
+    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
+    sigmas = prior.schedule(steps).tolist()[:-1]
+    L2 = A.norm() ** 2
+    nfe0 = prior.nfe
+    with bar(steps, "ald", progress) as pb:
+        for sigma in sigmas:
+            delta = eps / (1.0 / sigma**2 + L2 / (s2y + gamma * sigma**2))
+            for _ in range(inner):
+                lik = A._adjoint(y - A._forward(x)) / (s2y + gamma * sigma**2)
+                noise = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+                x = x + delta * (prior.score(x, sigma) + lik) + math.sqrt(2 * delta) * noise
+            pb.update()
+    x = prior.denoise(x, sigmas[-1])
+    return _finish(x, n_samples, B, prior, nfe0, steps)
