@@ -317,7 +317,7 @@ class LinearOperator(Operator):
             return float(self._cache[key])
         svd = self.svd()
         val = float(svd.s.max()) if svd is not None else self._power_norm(max_iter, tol, seed, dtype)
-        self._cache[key] = torch.tensor(val)
+        self._cache[key] = torch.tensor(val, dtype=torch.float64)
         return val
 
     def _power_norm(self, max_iter: int, tol: float, seed: int, dtype: torch.dtype) -> float:
