@@ -44,6 +44,15 @@ def _finish(x: torch.Tensor, n: int, B: int, prior: Diffusion, nfe0: int, steps:
     return Result.from_samples(samples, diag)
 
 
+def _start(problem: Problem, prior, n_samples: int, seed: int):
+    """Common set-up: the checked prior, the generator, ``y`` repeated per sample, x at sigma_max."""
+    prior = _check_prior(prior)
+    g = make_generator(seed, problem.y.device)
+    y, B = _expand(problem, n_samples)
+    x = prior.sample_prior_noise(y.shape[0], g, problem.dtype).to(y.device)
+    return prior, g, y, B, x
+
+
 def _ancestral(x, x0_hat, sigma, sigma_next, eta, g):
     """DDIM / Euler-ancestral step from sigma to sigma_next given the denoised x0_hat (eta=1: ancestral)."""
     if sigma_next == 0:
@@ -139,11 +148,8 @@ def dps(
     Works with any differentiable operator (nonlinear too). Known to be a poor approximation of the
     posterior when the data are weak (see the GMM benchmark); ``zeta`` = 1 as in the paper.
     """
-    prior = _check_prior(prior)
-    g = make_generator(seed, problem.y.device)
-    y, B = _expand(problem, n_samples)
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     n = y.shape[0]
-    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
     sigmas = prior.schedule(steps).tolist()
     nfe0 = prior.nfe
     with bar(steps, "dps", progress) as pb:
@@ -196,13 +202,9 @@ def pigdm(
     and the step uses the posterior denoiser ``x0_hat + sigma_t² g`` (DDIM with ``eta``; eta = 1 is
     ancestral). ``(r² A A^T + sigma_y²)^{-1}`` is exact through the SVD view, CG otherwise.
     """
-    prior = _check_prior(prior)
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     A: LinearOperator = problem.operator  # type: ignore[assignment]
-    g = make_generator(seed, problem.y.device)
-    y, B = _expand(problem, n_samples)
-    n = y.shape[0]
     s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
-    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
     sigmas = prior.schedule(steps).tolist()
     nfe0 = prior.nfe
     with bar(steps, "pigdm", progress) as pb:
@@ -240,13 +242,9 @@ def diffpir(
 
     ``lam = 7`` and ``zeta = 0.3`` are the paper's deblurring settings.
     """
-    prior = _check_prior(prior)
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     A: LinearOperator = problem.operator  # type: ignore[assignment]
-    g = make_generator(seed, problem.y.device)
-    y, B = _expand(problem, n_samples)
-    n = y.shape[0]
     s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
-    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
     sigmas = prior.schedule(steps).tolist()
     nfe0 = prior.nfe
     with bar(steps, "diffpir", progress) as pb:
@@ -284,13 +282,9 @@ def ald(
     ``L_sigma = 1/sigma² + ||A||²/(sigma_y² + gamma sigma²)`` (the paper's ``eps sigma²`` rule, capped by
     the likelihood's curvature); finally ``D(x, sigma_min)``: ``steps · inner + 1`` denoiser calls.
     """
-    prior = _check_prior(prior)
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     A: LinearOperator = problem.operator  # type: ignore[assignment]
-    g = make_generator(seed, problem.y.device)
-    y, B = _expand(problem, n_samples)
-    n = y.shape[0]
     s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
-    x = prior.sample_prior_noise(n, g, problem.dtype).to(y.device)
     sigmas = prior.schedule(steps).tolist()[:-1]
     L2 = A.norm() ** 2
     nfe0 = prior.nfe
