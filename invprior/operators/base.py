@@ -386,6 +386,11 @@ class LinearOperator(Operator):
             return svd.V(c)
         return self._prox_data_cg(z, y, rho_t, tol=tol, max_iter=max_iter)
 
+    @property
+    def closed_prox_data(self) -> bool:
+        """True when ``prox_data`` needs no iterations (an SVD view or a subclass's closed form)."""
+        return self.has_svd or type(self).prox_data is not LinearOperator.prox_data
+
     def _prox_data_cg(self, z, y, rho_t, *, tol: float, max_iter: int) -> torch.Tensor:
         r = _bview(rho_t, z) if rho_t.dim() else rho_t
         b = self._adjoint(y) + r * z

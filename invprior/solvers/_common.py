@@ -8,7 +8,17 @@ from tqdm import tqdm
 from .._checks import InvpriorError
 from ..operators import GaussianNoise, LinearOperator, Problem
 
-__all__ = ["bar", "data_lipschitz", "initial_estimate", "objective", "rel_change", "x0_or_default"]
+__all__ = [
+    "bar",
+    "data_lipschitz",
+    "initial_estimate",
+    "objective",
+    "prior_grad",
+    "prior_value",
+    "prox_kwargs",
+    "rel_change",
+    "x0_or_default",
+]
 
 
 def initial_estimate(problem: Problem) -> torch.Tensor:
@@ -45,12 +55,29 @@ def data_lipschitz(problem: Problem) -> float:
     raise InvpriorError("no global Lipschitz constant for this likelihood; use a solver with backtracking")
 
 
+def prior_value(prior, x: torch.Tensor) -> torch.Tensor:
+    """``R(x)`` per batch element: a regulariser's ``value``, or ``-log p`` of a density prior."""
+    return prior.value(x) if hasattr(prior, "value") else -prior.log_prob(x)
+
+
+def prior_grad(prior, x: torch.Tensor) -> torch.Tensor:
+    """``∇R(x)``: a regulariser's ``grad``, or ``-score`` of a density prior (e.g. a Gaussian mixture)."""
+    return prior.grad(x) if hasattr(prior, "grad") else -prior.score(x, 0.0)
+
+
+def prox_kwargs(prior) -> dict:
+    """``{"warm": {}}`` when the prior's ``prox`` can be warm-started (TV), else ``{}``; checked once."""
+    import inspect
+
+    return {"warm": {}} if "warm" in inspect.signature(prior.prox).parameters else {}
+
+
 def objective(problem: Problem, prior, x: torch.Tensor) -> float:
     """``-log p(y | x) + R(x)`` summed over the batch."""
     with torch.no_grad():
         v = problem.nll(x)
-        if prior is not None and hasattr(prior, "value"):
-            v = v + prior.value(x)
+        if prior is not None and (hasattr(prior, "value") or hasattr(prior, "log_prob")):
+            v = v + prior_value(prior, x)
     return float(v.sum())
 
 

@@ -13,27 +13,15 @@ import torch
 
 from ...operators import GaussianNoise, LinearOperator, Problem
 from ...result import Diagnostics, Result
-from .._common import bar, data_lipschitz, objective, rel_change, x0_or_default
+from .._common import bar, data_lipschitz, objective, prior_grad, prior_value, prox_kwargs, rel_change, x0_or_default
 from ..registry import register
 
 __all__ = ["admm", "fista", "gradient_descent", "hqs", "pdhg", "pgd"]
 
 
-def _grad_prior(prior, x: torch.Tensor) -> torch.Tensor:
-    if hasattr(prior, "grad"):
-        return prior.grad(x)
-    return -prior.score(x, 0.0)  # a density prior (e.g. a Gaussian mixture): R = -log p
-
-
-def _value_prior(prior, x: torch.Tensor) -> torch.Tensor:
-    if hasattr(prior, "value"):
-        return prior.value(x)
-    return -prior.log_prob(x)
-
-
 def _F(problem: Problem, prior, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return problem.nll(x) + _value_prior(prior, x)
+        return problem.nll(x) + prior_value(prior, x)
 
 
 @register("gd", family="map", needs=("smooth",), reference="gradient descent with Armijo backtracking")
@@ -59,7 +47,7 @@ def gradient_descent(
     trace = [float(_F(problem, prior, x).sum())]
     with bar(steps, "gd", progress) as pb:
         for _ in range(steps):
-            g = problem.grad_nll(x) + _grad_prior(prior, x)
+            g = problem.grad_nll(x) + prior_grad(prior, x)
             if step is None:
                 f0, gg = _F(problem, prior, x), (g * g).flatten(1).sum(1)
                 tau *= 2.0
@@ -86,14 +74,14 @@ def _proximal_gradient(problem, prior, *, steps, tol, x0, momentum: bool, progre
     gaussian = isinstance(problem.noise, GaussianNoise) and isinstance(problem.operator, LinearOperator)
     tau = 1.0 / data_lipschitz(problem) if gaussian else 1.0
     z, t = x.clone(), 1.0
-    warm: dict = {}
+    kw = prox_kwargs(prior)
     trace = [objective(problem, prior, x)]
     change = math.inf
     with bar(steps, name, progress) as pb:
         for _ in range(steps):
             g = problem.grad_nll(z)
             if gaussian:
-                x_new = prior.prox(z - tau * g, tau, warm=warm) if _takes_warm(prior) else prior.prox(z - tau * g, tau)
+                x_new = prior.prox(z - tau * g, tau, **kw)
             else:  # backtracking on the smooth part (Beck & Teboulle 2009, FISTA with backtracking)
                 fz = problem.nll(z)
                 tau *= 1.5
@@ -118,12 +106,6 @@ def _proximal_gradient(problem, prior, *, steps, tol, x0, momentum: bool, progre
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, extra={"step": tau})
     return Result.from_point(x, diag)
-
-
-def _takes_warm(prior) -> bool:
-    import inspect
-
-    return "warm" in inspect.signature(prior.prox).parameters
 
 
 @register("pgd", family="map", needs=("regulariser",), reference="Daubechies, Defrise & De Mol 2004 (ISTA)")
@@ -200,8 +182,7 @@ def admm(
     rho = _default_rho(problem) if rho is None else float(rho)
     z = x0_or_default(problem, x0)
     u = torch.zeros_like(z)
-    warm: dict = {}
-    kw = {"warm": warm} if _takes_warm(prior) else {}
+    kw = prox_kwargs(prior)
     trace = [objective(problem, prior, z)]
     change = math.inf
     with bar(steps, "admm", progress) as pb:
@@ -250,8 +231,7 @@ def hqs(
     mu0 = 0.01 * data_lipschitz(problem) if mu_start is None else float(mu_start)
     mus = mu0 * mu_ratio ** (torch.arange(steps, dtype=torch.float64) / max(steps - 1, 1))
     z = x0_or_default(problem, x0)
-    warm: dict = {}
-    kw = {"warm": warm} if _takes_warm(prior) else {}
+    kw = prox_kwargs(prior)
     trace = [objective(problem, prior, z)]
     with bar(steps, "hqs", progress) as pb:
         for mu in mus.tolist():
@@ -291,7 +271,7 @@ def pdhg(
     y, s2, lam = problem.y, problem.sigma**2, prior.w  # type: ignore[operator]
     D = prior.K(A.in_shape)
     x = x0_or_default(problem, x0)
-    closed = A.has_svd or type(A).prox_data is not LinearOperator.prox_data
+    closed = A.closed_prox_data
     if closed:
         L2 = 8.0
     else:

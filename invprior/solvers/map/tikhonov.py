@@ -55,7 +55,7 @@ def tikhonov(
         x, it = _cg(A, y, 0.0, None, z0, tol, max_iter, trace, progress)
         diag.iterations, diag.extra["path"] = it, "cg (least squares)"
         diag.converged = it < max_iter
-    elif prior.kind == "identity" and _closed_prox(A):
+    elif prior.kind == "identity" and A.closed_prox_data:
         x = A.prox_data(z0, y, mu)
         diag.extra["path"] = "closed form (prox_data)"
     elif prior.kind == "gradient" and len(A.in_shape) == 3 and A.fourier_symbol(like) is not None:
@@ -79,11 +79,6 @@ def tikhonov(
     diag.extra["objective"] = float(obj.sum())
     diag.loss_trace = trace if trace else [float(obj.sum())]
     return Result.from_point(x, diag)
-
-
-def _closed_prox(A: LinearOperator) -> bool:
-    """True when ``A.prox_data`` is exact without iterations (SVD or an override)."""
-    return A.has_svd or type(A).prox_data is not LinearOperator.prox_data
 
 
 def _cg(A, y, mu, L, z0, tol, max_iter, history, progress):

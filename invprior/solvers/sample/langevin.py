@@ -15,7 +15,7 @@ import torch
 from ..._checks import make_generator
 from ...operators import Problem
 from ...result import Diagnostics, Result
-from .._common import bar, data_lipschitz, x0_or_default
+from .._common import bar, data_lipschitz, prior_grad, x0_or_default
 from ..registry import register
 
 __all__ = ["myula", "pnp_ula", "ula"]
@@ -58,10 +58,6 @@ def _run_chains(problem: Problem, drift, step: float, *, chains, steps, burn_in,
     return Result(torch.stack(saved), mean, std, diag)
 
 
-def _smooth_prior_grad(prior, x: torch.Tensor) -> torch.Tensor:
-    return prior.grad(x) if hasattr(prior, "grad") else -prior.score(x, 0.0)
-
-
 @register("ula", family="sample", needs=("smooth",), reference="Roberts & Tweedie 1996; Durmus & Moulines 2017")
 def ula(
     problem: Problem,
@@ -87,7 +83,7 @@ def ula(
         step = 0.5 / (data_lipschitz(problem) + Lp)
 
     def drift(p: Problem, x: torch.Tensor) -> torch.Tensor:
-        return -(p.grad_nll(x) + _smooth_prior_grad(prior, x))
+        return -(p.grad_nll(x) + prior_grad(prior, x))
 
     return _run_chains(problem, drift, step, chains=chains, steps=steps, burn_in=burn_in, thin=thin, seed=seed,
                        x0=x0, progress=progress, name="ula")  # fmt: skip
