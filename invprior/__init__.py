@@ -8,7 +8,7 @@ result = ip.solve(problem, ip.priors.TV(weight=10.0), method="fista")
 ip.eval.psnr(result.mean, x)  # 26.55 dB (docs/results/classical.md)
 """
 
-from . import data, eval, operators, priors, solvers
+from . import data, eval, operators, priors, solvers, zoo
 from ._checks import InvpriorError
 from .operators import Problem, simulate
 from .result import Diagnostics, Result
@@ -30,4 +30,5 @@ __all__ = [
     "simulate",
     "solve",
     "solvers",
+    "zoo",
 ]

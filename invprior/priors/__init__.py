@@ -11,6 +11,7 @@ from .denoisers import (
     WaveletDenoiser,
 )
 from .diffusion import Diffusion
+from .generative import Flow, LatentGenerator
 from .regularisers import DCTL1, TV, NuclearNorm, Regulariser, Tikhonov, WaveletL1
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "BM3DDenoiser",
     "Denoiser",
     "Diffusion",
+    "Flow",
     "GaussianMixture",
+    "LatentGenerator",
     "LearnedDenoiser",
     "LowRankDenoiser",
     "NLMDenoiser",

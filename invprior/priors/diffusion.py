@@ -11,13 +11,15 @@ score is ``(D(x, sigma) - x) / sigma²`` (Tweedie). Variance-preserving (DDPM) n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from .._checks import InvpriorError
 
-__all__ = ["Diffusion"]
+__all__ = ["Diffusion", "alphas_cumprod_from_config"]
 
 
 class Diffusion:
@@ -43,6 +45,7 @@ class Diffusion:
         self.shape = tuple(int(s) for s in shape)
         self.name = name
         self.nfe = 0  # denoiser evaluations so far (samplers report the difference)
+        self.info: dict = {}
 
     def __repr__(self) -> str:
         return f"Diffusion({self.name!r}, sigma in [{self.sigma_min:g}, {self.sigma_max:g}], shape={self.shape})"
@@ -56,28 +59,108 @@ class Diffusion:
         return cls(denoiser.denoise, sigma_min, sigma_max, shape, name=name or type(denoiser).__name__)
 
     @classmethod
+    def from_module(cls, module, sigma_min: float, sigma_max: float, shape, name: str = "diffusion", info=None):
+        """Wrap a network ``module(x, sigma) -> D`` that runs in float32: inputs of any float dtype are
+        cast for the call and the output cast back (gradients flow through the cast)."""
+
+        def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            return module(x.to(torch.float32), sigma.to(torch.float32)).to(x.dtype)
+
+        out = cls(D, sigma_min, sigma_max, shape, name=name)
+        out.info = info or {}
+        out.module = module
+        return out
+
+    @classmethod
     def from_vp(
         cls,
-        eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         alphas_cumprod: torch.Tensor,
         shape: tuple[int, ...],
         name: str = "vp",
+        prediction: str = "epsilon",
+        data_range: tuple[float, float] = (0.0, 1.0),
     ) -> Diffusion:
-        """Wrap a DDPM noise predictor ``eps_model(x_t, t)`` (``t`` integer timesteps) and its
-        ``alphas_cumprod`` (``a_t² = alphas_cumprod[t]``) into the sigma view. Between the discrete
-        timesteps the noise level is mapped to the nearest ``t`` in log-sigma."""
+        """Wrap a variance-preserving (DDPM) network ``model(x_t, t)`` (``t`` integer timesteps) and its
+        ``alphas_cumprod`` (``a_t² = alphas_cumprod[t]``) into the sigma view. ``prediction`` is what the
+        network outputs: ``"epsilon"`` (``D = x - sigma eps``), ``"v_prediction"`` (``v = a eps - s x0``,
+        so ``D = a x_t - s v`` with ``s = sqrt(1 - a²)``) or ``"sample"`` (``D = x0``). Between the
+        discrete timesteps the noise level is mapped to the nearest ``t`` in log-sigma.
+
+        ``data_range`` is the range the network was trained on; with ``(-1, 1)`` (diffusers' models)
+        the prior still takes and returns [0, 1] images: ``D01(x, s) = (D(2x - 1, 2s) + 1) / 2``."""
+        if prediction not in ("epsilon", "v_prediction", "sample"):
+            raise InvpriorError(f"prediction must be epsilon, v_prediction or sample, got {prediction!r}")
+        lo, hi = data_range
+        scale = hi - lo
         ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
         sig = ((1 - ac) / ac).sqrt()  # increasing in t
         log_sig = sig.log()
 
-        def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        def D_net(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             s = sigma.to(torch.float64).reshape(-1)
             t = (log_sig[None, :] - s.log()[:, None]).abs().argmin(dim=1)
-            a = ac[t].sqrt().to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-            sg = sig[t].to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
-            return x - sg * eps_model(a * x, t.to(x.device))
+            shp = (-1, *([1] * (x.dim() - 1)))
+            a = ac[t].sqrt().to(x.dtype).reshape(shp)
+            sg = sig[t].to(x.dtype).reshape(shp)
+            xt = a * x
+            out = model(xt, t.to(x.device))
+            if prediction == "epsilon":
+                return x - sg * out
+            if prediction == "v_prediction":
+                return a * xt - (1 - a**2).sqrt() * out
+            return out
 
-        return cls(D, float(sig[0]), float(sig[-1]), shape, name=name)
+        def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            if scale == 1.0 and lo == 0.0:
+                return D_net(x, sigma)
+            return (D_net(lo + scale * x, scale * sigma) - lo) / scale
+
+        return cls(D, float(sig[0]) / scale, float(sig[-1]) / scale, shape, name=name)
+
+    @classmethod
+    def from_diffusers(cls, folder: str | Path, name: str | None = None) -> Diffusion:
+        """Load a local diffusers ``UNet2DModel`` with its DDPM/DDIM scheduler into the sigma view.
+
+        ``folder`` is a pipeline folder (``unet/`` + ``scheduler/scheduler_config.json``) or a model
+        folder with the scheduler config beside it. The scheduler's betas (``linear``,
+        ``scaled_linear`` or ``squaredcos_cap_v2``) give ``alphas_cumprod``; its ``prediction_type``
+        (``epsilon``, ``v_prediction``, ``sample``) picks the conversion. diffusers models work on
+        [-1, 1] images; the prior takes [0, 1]. Needs the optional extra ``invprior[diffusers]``.
+        """
+        import json
+
+        try:
+            from diffusers import UNet2DModel
+        except ImportError:
+            raise InvpriorError(
+                "from_diffusers needs the diffusers package: pip install 'invprior[diffusers]'"
+            ) from None
+        folder = Path(folder)
+        unet_dir = folder / "unet" if (folder / "unet").is_dir() else folder
+        sched = None
+        for cand in (folder / "scheduler" / "scheduler_config.json", folder / "scheduler_config.json",
+                     unet_dir / "scheduler_config.json"):  # fmt: skip
+            if cand.is_file():
+                sched = json.loads(cand.read_text())
+                break
+        if sched is None:
+            raise InvpriorError(f"no scheduler_config.json under {folder} (looked in scheduler/ and beside the model)")
+        if not (unet_dir / "config.json").is_file():
+            raise InvpriorError(f"no UNet2DModel config.json in {unet_dir}")
+        net = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        ac = alphas_cumprod_from_config(sched)
+        shape = (int(net.config.in_channels), int(net.config.sample_size), int(net.config.sample_size))
+
+        def model(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return net(xt.to(torch.float32), t).sample.to(xt.dtype)
+
+        out = cls.from_vp(model, ac, shape, name=name or folder.name,
+                          prediction=sched.get("prediction_type", "epsilon"), data_range=(-1.0, 1.0))  # fmt: skip
+        out.module = net
+        return out
 
     def _sig(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).flatten()
@@ -104,5 +187,50 @@ class Diffusion:
         s = (hi**r + i * (lo**r - hi**r)) ** self.rho
         return torch.cat([s, torch.zeros(1, dtype=torch.float64)])
 
+    def sample(
+        self, n: int, steps: int = 18, seed: int | torch.Generator | None = 0, batch: int = 500, progress: bool = False
+    ) -> torch.Tensor:
+        """``n`` unconditional samples by the deterministic Heun sampler of Karras et al. 2022
+        (Algorithm 1; ``2 steps - 1`` denoiser calls per sample), from ``sigma_max`` noise."""
+        from tqdm import tqdm
+
+        from .._checks import make_generator
+
+        g = make_generator(seed)
+        sig = self.schedule(steps)
+        out = []
+        for i in tqdm(range(0, n, batch), desc=f"sample {self.name}", disable=not progress):
+            x = self.sample_prior_noise(min(batch, n - i), g, torch.float32)
+            with torch.no_grad():
+                for k in range(steps):
+                    s, s_next = float(sig[k]), float(sig[k + 1])
+                    d = (x - self.denoise(x, s)) / s
+                    x_next = x + (s_next - s) * d
+                    if s_next > 0:
+                        d2 = (x_next - self.denoise(x_next, s_next)) / s_next
+                        x_next = x + (s_next - s) * 0.5 * (d + d2)
+                    x = x_next
+            out.append(x)
+        return torch.cat(out)
+
     def sample_prior_noise(self, n: int, g: torch.Generator, dtype=torch.float64) -> torch.Tensor:
         return self.sigma_max * torch.randn((n, *self.shape), generator=g, dtype=dtype)
+
+
+def alphas_cumprod_from_config(cfg: dict) -> torch.Tensor:
+    """``alphas_cumprod`` of a diffusers DDPM/DDIM scheduler config (float64)."""
+    n = int(cfg.get("num_train_timesteps", 1000))
+    kind = cfg.get("beta_schedule", "linear")
+    b0, b1 = float(cfg.get("beta_start", 1e-4)), float(cfg.get("beta_end", 0.02))
+    if cfg.get("trained_betas") is not None:
+        betas = torch.tensor(cfg["trained_betas"], dtype=torch.float64)
+    elif kind == "linear":
+        betas = torch.linspace(b0, b1, n, dtype=torch.float64)
+    elif kind == "scaled_linear":
+        betas = torch.linspace(b0**0.5, b1**0.5, n, dtype=torch.float64) ** 2
+    elif kind == "squaredcos_cap_v2":
+        f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+        betas = torch.tensor([min(1 - f((i + 1) / n) / f(i / n), 0.999) for i in range(n)], dtype=torch.float64)
+    else:
+        raise InvpriorError(f"unsupported beta_schedule {kind!r} (linear, scaled_linear, squaredcos_cap_v2)")
+    return torch.cumprod(1 - betas, dim=0)

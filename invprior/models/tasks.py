@@ -1,0 +1,240 @@
+"""Training tasks of the zoo (see ``training.fit``): one per model family.
+
+Each task builds its modules from ``TrainConfig.options`` (architecture sizes), takes one
+optimisation step on a batch of [0, 1] images, and scores the current (EMA) model on the
+validation split with a fixed seed, so the numbers in the log are comparable across steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from .generative import Classifier, ConvVAE, DCGANDiscriminator, DCGANGenerator, RealNVP
+from .training import Task, TrainConfig
+from .unet import DiffusionUNet, EDMDenoiser, edm_loss
+
+__all__ = ["KIND_DEFAULTS", "TASKS", "bits_per_dim", "dequantize", "make_task"]
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 10 * math.log10(1.0 / float(((a - b) ** 2).mean()))
+
+
+class DiffusionTask(Task):
+    """EDM denoising score matching of a ``DiffusionUNet`` (log-normal noise levels, EMA)."""
+
+    architecture = "EDMDenoiser(DiffusionUNet)"
+    ema_module = "model"
+    val_names = ("psnr@0.1", "psnr@0.2", "psnr@0.5")
+    defaults: ClassVar[dict[str, Any]] = {
+        "widths": [32, 64, 96],
+        "blocks": 1,
+        "emb": 128,
+        "attention": True,
+        "dropout": 0.0,
+    }
+
+    def __init__(self, cfg: TrainConfig, sigma_data: float):
+        o = {**self.defaults, **cfg.options}
+        net = DiffusionUNet(1, tuple(o["widths"]), o["blocks"], o["emb"], o["attention"], o["dropout"])
+        self.model = EDMDenoiser(net, sigma_data)
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+
+    def step(self, x, g, bf16, labels=None):
+        loss = edm_loss(self.model, x, g, bf16=bf16)
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        g = torch.Generator().manual_seed(1234)
+        x = val[:512]
+        out = {}
+        for s in (0.1, 0.2, 0.5):
+            noisy = x + s * torch.randn(x.shape, generator=g)
+            out[f"psnr@{s:g}"] = _psnr(model(noisy, torch.full((len(x),), s)).clamp(0, 1), x)
+        return out
+
+
+def dequantize(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Uniform dequantisation of 8-bit pixels: ``(255 x + u) / 256``, ``u ~ U[0, 1)``."""
+    return (torch.round(x * 255) + torch.rand(x.shape, generator=g)) / 256
+
+
+def bits_per_dim(nll_nats: torch.Tensor, dim: int = 784) -> float:
+    """Bits per dimension of 8-bit data from the negative log-density (nats) of dequantised
+    pixels on [0, 1]: ``(nll + D ln 256) / (D ln 2)``."""
+    return float((nll_nats.mean() + dim * math.log(256)) / (dim * math.log(2)))
+
+
+class VAETask(Task):
+    """ELBO of a ``ConvVAE`` on dequantised pixels (Gaussian decoder with learned per-pixel std)."""
+
+    architecture = "ConvVAE"
+    val_names = ("elbo_bpd", "recon_psnr")
+    defaults: ClassVar[dict[str, Any]] = {"latent": 16, "width": 32}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.model = ConvVAE(o["latent"], o["width"])
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+
+    def step(self, x, g, bf16, labels=None):
+        nll, kl = self.model.elbo_terms(dequantize(x, g), g)
+        loss = (nll + kl).mean() / 784
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        opt.step()
+        return {"loss": float(loss.detach()), "kl": float(kl.mean().detach())}
+
+    loss_names = ("loss", "kl")
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        g = torch.Generator().manual_seed(1234)
+        x = val[:1000]
+        nll, kl = model.elbo_terms(dequantize(x, g), g)
+        recon = model.decode(model.encode(x)[0])
+        return {"elbo_bpd": bits_per_dim(nll + kl), "recon_psnr": _psnr(recon, x)}
+
+
+class GANTask(Task):
+    """Hinge-loss GAN: spectrally normalised discriminator, BatchNorm generator, EMA generator."""
+
+    architecture = "DCGANGenerator"
+    ema_module = "generator"
+    export_module = "generator"
+    loss_names = ("d_loss", "g_loss")
+    val_names = ("d_real", "d_fake")
+    defaults: ClassVar[dict[str, Any]] = {"latent": 32, "width": 64}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.G = DCGANGenerator(o["latent"], o["width"])
+        self.D = DCGANDiscriminator(o["width"])
+        self.modules = {"generator": self.G, "discriminator": self.D}
+        self.optimizers = {
+            "g": torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(0.0, 0.9)),
+            "d": torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=(0.0, 0.9)),
+        }
+
+    def step(self, x, g, bf16, labels=None):
+        z = torch.randn(x.shape[0], self.G.latent, generator=g)
+        fake = self.G(z)
+        d_loss = F.relu(1 - self.D(x)).mean() + F.relu(1 + self.D(fake.detach())).mean()
+        self.optimizers["d"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["d"].step()
+        g_loss = -self.D(fake).mean()
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["g"].step()
+        return {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        g = torch.Generator().manual_seed(1234)
+        self.D.eval()
+        z = torch.randn(500, model.latent, generator=g)
+        out = {"d_real": float(self.D(val[:500]).mean()), "d_fake": float(self.D(model(z)).mean())}
+        self.D.train()
+        return out
+
+
+class FlowTask(Task):
+    """Maximum likelihood of a ``RealNVP`` on dequantised pixels (float32: log-determinants)."""
+
+    architecture = "RealNVP"
+    val_names = ("bpd",)
+    defaults: ClassVar[dict[str, Any]] = {"couplings": 6, "hidden": 128, "alpha": 0.05}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.model = RealNVP(o["couplings"], o["hidden"], o["alpha"])
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+
+    def step(self, x, g, bf16, labels=None):
+        nll = -self.model.log_prob(dequantize(x, g))
+        loss = nll.mean() / 784
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        g = torch.Generator().manual_seed(1234)
+        return {"bpd": bits_per_dim(-model.log_prob(dequantize(val[:1000], g)))}
+
+
+class ClassifierTask(Task):
+    """Cross-entropy of the Fréchet-distance feature extractor (light shift/noise augmentation)."""
+
+    architecture = "Classifier"
+    with_labels = True
+    val_names = ("accuracy",)
+    defaults: ClassVar[dict[str, Any]] = {"width": 32, "features": 128}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.model = Classifier(10, o["width"], o["features"])
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+
+    def step(self, x, g, bf16, labels=None):
+        self.model.train()
+        shift = torch.randint(-2, 3, (2,), generator=g).tolist()
+        x = torch.roll(x, shifts=shift, dims=(-2, -1))
+        loss = F.cross_entropy(self.model(x), labels)
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        model.eval()
+        acc = float((model(val).argmax(1) == labels).float().mean())
+        model.train()
+        return {"accuracy": acc}
+
+
+TASKS: dict[str, type[Task]] = {
+    "diffusion": DiffusionTask, "vae": VAETask, "gan": GANTask, "flow": FlowTask, "classifier": ClassifierTask,
+}  # fmt: skip
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "diffusion": {"steps": 6000, "lr": 1e-3, "ema": 0.999},
+    "vae": {"steps": 8000, "lr": 1e-3},
+    "gan": {"steps": 8000, "lr": 2e-4, "ema": 0.999},
+    "flow": {"steps": 8000, "lr": 5e-4},
+    "classifier": {"steps": 3000, "lr": 1e-3},
+}
+
+
+def make_task(cfg: TrainConfig) -> Task:
+    """Build the task of ``cfg.kind`` (its data statistics come from the train split)."""
+    from ..data import dataset
+
+    if cfg.kind not in TASKS:
+        raise ValueError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(TASKS)}")
+    torch.manual_seed(cfg.seed)
+    if cfg.kind == "diffusion":
+        sd = float((2 * dataset(cfg.data, "train") - 1).std())
+        return DiffusionTask(cfg, sigma_data=round(sd, 4))
+    return TASKS[cfg.kind](cfg)
