@@ -311,6 +311,61 @@ def train_denoiser_cmd(
     typer.echo(f"wrote {path}")
 
 
+@bench_app.command("zoo")
+def bench_zoo_cmd(
+    models: list[str] = typer.Option([], "--model", "-m", help="Zoo names (default: every generative model)."),
+    samples: int = typer.Option(2000, help="Samples per model for the Frechet distance and the memorisation check."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for zoo.md, zoo.json and zoo/*-samples.png."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+) -> None:
+    """Frechet distance to the test split (with the train-vs-test floor), bits/dim, memorisation, sample grids."""
+    from .eval import bench_zoo
+    from .eval.report import markdown_table
+
+    t0 = time.perf_counter()
+    rows = bench_zoo.run(models or None, samples, out / "zoo", seed=seed)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    table = markdown_table(rows, cols)
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    md = [
+        "# Zoo quality", "", f"Command: `{cmd}` ({time.perf_counter() - t0:.0f} s, this 2-core CPU).", "",
+        "FD: Frechet distance of the samples to the test split in the 128 features of the zoo classifier of the "
+        "same dataset (lower is better); the floor is the FD of as many train images to the test split. "
+        "NN dist: pixel-space distance to the nearest train image (samples vs. test images); copies: fraction of "
+        "samples nearer to a train image than 99% of test images are. bpd on the test split (dequantised 8-bit). "
+        "Diffusion rows: Heun sampler, 18 steps (35 network calls per sample); denoising PSNR of D(x, 0.2) on 500 "
+        "test images against the best linear (Wiener) denoiser fitted on the train split.", "",
+        table, "",
+        *[f"![{r['model']}](zoo/{r['model']}-samples.png)" for r in rows],
+    ]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "zoo.md").write_text("\n".join(md) + "\n")
+    (out / "zoo.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+    typer.echo(table)
+    typer.echo(f"wrote {out / 'zoo.md'}")
+
+
+zoo_app = typer.Typer(help="The shipped, trained models: list them, show a card.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("list")
+def zoo_list_cmd() -> None:
+    """One line per shipped model: name, kind, dataset, parameters, size, headline quality."""
+    from . import zoo
+    from .eval.report import markdown_table
+
+    typer.echo(markdown_table(zoo.list(), ["name", "kind", "dataset", "parameters", "size MB", "quality"]))
+
+
+@zoo_app.command("info")
+def zoo_info_cmd(name: str = typer.Argument(..., help="A name from `invprior zoo list`.")) -> None:
+    """The model's card: dataset, architecture, parameters, the command that reproduces it, quality."""
+    from . import zoo
+
+    typer.echo(json.dumps(zoo.info(name), indent=2))
+
+
 _KIND_HELP = {
     "diffusion": "the noise-conditioned UNet of a diffusion prior (EDM loss, EMA)",
     "vae": "a convolutional VAE (encoder + decoder, Bernoulli/Gaussian likelihood)",
@@ -373,7 +428,11 @@ for _kind in _KIND_HELP:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except InvpriorError as e:  # a user error anywhere: one clear line, no traceback
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

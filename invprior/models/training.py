@@ -132,7 +132,6 @@ def fit(task: Task, cfg: TrainConfig, out_dir: str | Path, export: str | Path | 
         if meta.get("config", {}).get("kind") not in (None, cfg.kind):
             raise RuntimeError(f"{ckpt} is a {meta['config']['kind']} run, not {cfg.kind}; use another --out")
         step, elapsed = int(meta["step"]), float(meta.get("elapsed", 0.0))
-        g.manual_seed(cfg.seed + 1_000_003 * step)  # a fresh, reproducible batch stream after a resume
         print(f"resumed from step {step} ({elapsed / 60:.1f} min of training so far)")
     train, train_y = dataset(cfg.data, "train", with_labels=True)
     val, val_y = dataset(cfg.data, "val", with_labels=True)
@@ -152,6 +151,7 @@ def fit(task: Task, cfg: TrainConfig, out_dir: str | Path, export: str | Path | 
         running: dict[str, float] = {}
         t_last = time.perf_counter()
         while step < cfg.steps:
+            g.manual_seed(cfg.seed * 1_000_003 + step)  # batches depend on (seed, step) only: exact resume
             fac = _lr_factor(step, cfg)
             for k, o in task.optimizers.items():
                 for gr, lr0 in zip(o.param_groups, base_lrs[k], strict=True):

@@ -105,7 +105,9 @@ def load_file(file: str | Path, name: str | None = None):
     if kind == "vae":
         std = model.decoder_log_std().detach().exp()[0]
         enc = lambda x: model.encode(x)[0]  # noqa: E731 - the posterior mean of q(z|x)
-        return LatentGenerator(model.decode, model.latent, (1, 28, 28), "vae", enc, std, name=name, info=meta)
+        out = LatentGenerator(model.decode, model.latent, (1, 28, 28), "vae", enc, std, name=name, info=meta)
+        out.module = model  # the whole VAE (ELBO terms for bench zoo)
+        return out
     if kind == "gan":
         return LatentGenerator(model, model.latent, (1, 28, 28), kind="gan", name=name, info=meta)
     if kind == "flow":

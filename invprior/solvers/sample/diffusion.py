@@ -20,7 +20,7 @@ from ...result import Diagnostics, Result
 from .._common import bar
 from ..registry import register
 
-__all__ = ["ddrm", "dps", "pigdm"]
+__all__ = ["ald", "daps", "ddnm", "ddrm", "diffpir", "dps", "mm", "pigdm", "reddiff"]
 
 
 def _check_prior(prior) -> Diffusion:
@@ -298,3 +298,232 @@ def ald(
             pb.update()
     x = prior.denoise(x, sigmas[-1])
     return _finish(x, n_samples, B, prior, nfe0, steps)
+
+
+@register(
+    "ddnm",
+    family="sample",
+    needs=("pinv", "gaussian_noise", "diffusion"),
+    reference="Wang et al. 2023, arXiv:2212.00490",
+)
+def ddnm(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 100,
+    n_samples: int = 16,
+    eta: float = 0.85,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Denoising diffusion null-space model (DDNM⁺, Wang, Yu & Zhang 2023) in the sigma view:
+
+        x0_hat = D(x_t, sigma_t)
+        x0_c   = x0_hat - lam_t A⁺ (A x0_hat - y),      lam_t = min(1, sigma_{t+1} / sigma_y)
+        x_{t+1} = x0_c + c_t (sqrt(1 - eta²) (x_t - x0_hat) / sigma_t + eta eps),
+        c_t = sqrt(sigma_{t+1}² - (lam_t sigma_y)²)
+
+    The range-space part of the sample is replaced by the data, the null-space part kept from the
+    denoiser; with noisy data only the fraction ``lam_t`` is replaced and the fresh noise is reduced
+    by the noise that ``y`` already carries (the paper's eq. 17-19 with a scalar ``Sigma_t``, exact
+    when ``A A⁺ = I`` with unit singular values, e.g. inpainting; an approximation otherwise).
+    Needs a pseudo-inverse; with ``sigma_y = 0`` it is plain DDNM (``lam = 1``).
+    """
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    sy = float(problem.sigma or 0.0)  # type: ignore[arg-type]
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    with bar(steps, "ddnm", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            x0_hat = prior.denoise(x, sigma)
+            lam = 1.0 if sy == 0 else min(1.0, sigma_next / sy)
+            x0 = x0_hat - lam * A.pinv(A._forward(x0_hat) - y)
+            if sigma_next == 0:
+                x = x0
+            else:
+                c = math.sqrt(max(sigma_next**2 - (lam * sy) ** 2, 0.0))
+                e = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+                x = x0 + c * (math.sqrt(1 - eta**2) * (x - x0_hat) / sigma + eta * e)
+            pb.update()
+    return _finish(x, n_samples, B, prior, nfe0, steps)
+
+
+@register(
+    "mm",
+    family="sample",
+    needs=("linear", "gaussian_noise", "diffusion"),
+    reference="Boys et al. 2024, arXiv:2310.06721",
+)
+def mm(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 100,
+    n_samples: int = 16,
+    eta: float = 1.0,
+    cg_iter: int = 20,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Moment matching / Tweedie moment projection (Boys et al. 2024): the likelihood of ``x_t`` is
+    approximated with the denoiser's own second moment,
+
+        p(y | x_t) ≈ N(A x0_hat, sigma_y² I + A C_t A^T),     C_t = Cov[x0 | x_t] = sigma_t² ∂x0_hat/∂x_t
+
+    (second-order Tweedie), and the guided denoiser is ``x0_hat + sigma_t² J^T A^T v`` with
+    ``v = (sigma_y² I + sigma_t² A J A^T)^{-1} (y - A x0_hat)``, solved by CG (``cg_iter``
+    iterations) where each product with ``J = ∂x0_hat/∂x_t`` is a vector-Jacobian product through
+    the one denoiser evaluation of the step (``J`` is symmetric for a Tweedie denoiser). Exact for
+    any Gaussian prior (also non-isotropic, where ΠGDM's scalar ``r_t`` is not); the derivative
+    of ``C_t`` with respect to ``x_t`` is neglected, as in the paper. Then a DDIM step (``eta``).
+    """
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
+    A: LinearOperator = problem.operator  # type: ignore[assignment]
+    s2y = float(problem.sigma) ** 2  # type: ignore[arg-type]
+    sigmas = prior.schedule(steps).tolist()
+    nfe0 = prior.nfe
+    with bar(steps, "mm", progress) as pb:
+        for sigma, sigma_next in pairwise(sigmas):
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                x0 = prior.denoise(xg, sigma)
+
+                def jvp_t(u: torch.Tensor, x0=x0, xg=xg) -> torch.Tensor:
+                    return torch.autograd.grad(x0, xg, grad_outputs=u, retain_graph=True)[0]
+
+                def M(v: torch.Tensor, jvp_t=jvp_t, sigma=sigma) -> torch.Tensor:
+                    return s2y * v + sigma**2 * A._forward(jvp_t(A._adjoint(v)))
+
+                r = (y - A._forward(x0.detach())).detach()
+                v, _ = conjugate_gradient(M, r, None, tol=1e-6, max_iter=cg_iter)
+                guid = jvp_t(A._adjoint(v))
+            x = _ancestral(x, (x0 + sigma**2 * guid).detach(), sigma, sigma_next, eta, g)
+            pb.update()
+    return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
+
+
+@register("reddiff", family="sample", needs=("diffusion",), reference="Mardani et al. 2023, arXiv:2305.04391")
+def reddiff(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 100,
+    n_samples: int = 16,
+    lam: float = 0.25,
+    lr: float = 0.1,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """RED-diff (Mardani, Song, Kautz & Vahdat 2023): variational inference with a point-mass
+    ``q(x0) = delta(mu)``, fitted by Adam (``lr``) over a descending noise schedule:
+
+        x_t = mu + sigma_t eps,     eps_hat = (x_t - D(x_t, sigma_t)) / sigma_t
+        loss(mu) = ||y - A(mu)||² / (2 sigma_y²) + lam ⟨sg(eps_hat - eps), mu⟩ / sigma_t
+
+    The prior weight ``lam / sigma_t`` makes ``lam · (eps_hat - eps) / sigma_t`` an unbiased estimate
+    of ``lam · (-score)`` at small sigma (Bayesian units; the paper writes the same weight as
+    ``lam · SNR^{-1/2}`` next to a per-pixel mean data loss). ``mu`` starts from the prior's denoised
+    noise, one per sample, so the spread of the ``n_samples`` results shows what the data leave
+    undetermined, but it is *not* the posterior spread: RED-diff is a MAP-like estimate (see the GMM
+    benchmark). ``lr`` is in image units (pixels in [0, 1]). Works with any differentiable operator.
+    """
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
+    sigmas = prior.schedule(steps).tolist()[:-1]
+    nfe0 = prior.nfe
+    s2y = float(problem.sigma or 1.0) ** 2  # type: ignore[arg-type]
+    mu = prior.denoise(x, sigmas[0]).detach().requires_grad_(True)
+    opt = torch.optim.Adam([mu], lr=lr)
+    n = y.shape[0]
+    trace = []
+    with bar(steps, "reddiff", progress) as pb:
+        for sigma in sigmas:
+            e = torch.randn(mu.shape, generator=g, dtype=mu.dtype, device=mu.device)
+            with torch.no_grad():
+                xt = mu + sigma * e
+                eps_hat = (xt - prior.denoise(xt, sigma)) / sigma
+            with torch.enable_grad():
+                r = y - problem.operator._forward(mu)
+                data = (r.abs() ** 2 if r.is_complex() else r**2).reshape(n, -1).sum(1) / (2 * s2y)
+                reg = ((eps_hat - e) * mu).reshape(n, -1).sum(1) * (lam / sigma)
+                loss = (data + reg).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            opt.step()
+            trace.append(float(data.detach().mean()))
+            pb.update()
+    res = _finish(mu.detach(), n_samples, B, prior, nfe0, steps)
+    res.diagnostics.loss_trace = trace
+    return res
+
+
+@register("daps", family="sample", needs=("diffusion",), reference="Zhang et al. 2024, arXiv:2407.01521")
+def daps(
+    problem: Problem,
+    prior,
+    *,
+    steps: int = 50,
+    ode_steps: int = 4,
+    langevin_steps: int = 50,
+    step_size: float = 0.1,
+    n_samples: int = 16,
+    seed: int = 0,
+    progress: bool = False,
+) -> Result:
+    """Decoupled annealing posterior sampling (DAPS, Zhang et al. 2024). At each noise level
+    ``sigma_t`` of the annealing schedule:
+
+        x0_hat = ODE(x_t, sigma_t -> 0)                 (``ode_steps`` Euler steps of the probability flow)
+        x0    ~ N(x0; x0_hat, r_t² I) p(y | x0)          (``langevin_steps`` Langevin steps, r_t = sigma_t)
+        x_{t+1} = x0 + sigma_{t+1} eps
+
+    The Langevin step is ``delta = step_size / (1/r_t² + L_y)`` with ``L_y`` the curvature of the data
+    term (``||A||² / sigma_y²`` for linear ``A``, estimated once by power iteration otherwise), so
+    the same default works at every noise level; the operator, never the network, is evaluated in
+    the inner loop. ``steps · ode_steps`` denoiser calls. Works with any differentiable operator.
+    """
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
+    op = problem.operator
+    s2y = float(problem.sigma or 1.0) ** 2  # type: ignore[arg-type]
+    L_y = (op.norm() ** 2 if isinstance(op, LinearOperator) else _nonlinear_norm2(problem, x)) / s2y
+    sigmas = prior.schedule(steps).tolist()[:-1]
+    nfe0 = prior.nfe
+    n = y.shape[0]
+    with bar(steps, "daps", progress) as pb:
+        for k, sigma in enumerate(sigmas):
+            x0_hat = x
+            ode = prior.schedule(ode_steps, sigma_max=sigma, sigma_min=min(prior.sigma_min, sigma)).tolist()
+            with torch.no_grad():
+                for s, s_next in pairwise(ode):
+                    d = prior.denoise(x0_hat, s)
+                    x0_hat = d if s_next == 0 else d + (s_next / s) * (x0_hat - d)
+            r2 = sigma**2
+            delta = step_size / (1.0 / r2 + L_y)
+            x0 = x0_hat.clone()
+            for _ in range(langevin_steps):
+                with torch.enable_grad():
+                    xg = x0.detach().requires_grad_(True)
+                    res = y - op._forward(xg)
+                    nll = (res.abs() ** 2 if res.is_complex() else res**2).reshape(n, -1).sum() / (2 * s2y)
+                    (gl,) = torch.autograd.grad(nll, xg)
+                noise = torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device)
+                x0 = x0 - delta * ((x0 - x0_hat) / r2 + gl) + math.sqrt(2 * delta) * noise
+            nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 0.0
+            x = x0 + nxt * torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device) if nxt > 0 else x0
+            pb.update()
+    return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
+
+
+def _nonlinear_norm2(problem: Problem, x: torch.Tensor, iters: int = 20) -> float:
+    """``||J||²`` of a nonlinear operator at a prior-scale point, by power iteration on ``J^T J``."""
+    op = problem.operator
+    g = torch.Generator().manual_seed(0)
+    x0 = x[:1].detach().clamp(0, 1) if x.dim() == 4 else x[:1].detach()
+    v = torch.randn(x0.shape, generator=g, dtype=x0.dtype)
+    lam = 1.0
+    for _ in range(iters):
+        v = v / v.norm()
+        w = op.vjp(x0, op.jvp(x0, v))
+        lam = float(w.flatten().dot(v.flatten()))
+        v = w
+    return abs(lam)
