@@ -345,6 +345,91 @@ def bench_zoo_cmd(
     typer.echo(f"wrote {out / 'zoo.md'}")
 
 
+@bench_app.command("gmm")
+def bench_gmm_cmd(
+    dims: list[int] = typer.Option([8, 80, 800], "--d", help="Dimensions d (even)."),
+    dys: list[int] = typer.Option([1, 2, 4], "--dy", help="Measurement dimensions d_y."),
+    reps: int = typer.Option(20, help="Replicates (prior, operator, truth and noise seeds) per (d, d_y)."),
+    steps: list[int] = typer.Option([20, 100], "--steps", help="Sampler step counts."),
+    samples: int = typer.Option(2000, help="Samples per run (and exact posterior draws)."),
+    sampler: list[str] = typer.Option([], "--sampler", help="Restrict to these samplers (default: all)."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for gmm.md / gmm.json (or a file stem with --tag)."),
+    tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
+) -> None:
+    """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
+    from .eval import bench_gmm
+
+    t0 = time.perf_counter()
+    rows = bench_gmm.run(tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None)
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    md = [
+        "# Diffusion samplers against the exact Gaussian-mixture posterior", "",
+        f"Command: `{cmd}` ({time.perf_counter() - t0:.0f} s on this 2-core CPU).", "",
+        (bench_gmm.__doc__ or "").strip(), "",
+        bench_gmm.tables(rows),
+    ]  # fmt: skip
+    name = f"gmm-{tag}" if tag else "gmm"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
+    (out / f"{name}.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+    typer.echo(bench_gmm.tables(rows))
+    typer.echo(f"wrote {out / (name + '.md')}")
+
+
+@bench_app.command("diffusion")
+def bench_diffusion_cmd(
+    data: list[str] = typer.Option(["shapes", "digits"], "--data", help="Datasets (their zoo diffusion priors)."),
+    task: list[str] = typer.Option([], "--task", help="Tasks (default: inpaint box deblur sr4 mri4 cs)."),
+    sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: all nine)."),
+    images: int = typer.Option(8, help="Test images per dataset."),
+    samples: int = typer.Option(16, help="Posterior samples per image."),
+    noise: float = typer.Option(0.05, help="Measurement noise sigma_y."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for diffusion.md/json and diffusion/*.png."),
+) -> None:
+    """Every diffusion sampler at its defaults on the shapes/digits test images, with image grids."""
+    from .eval import bench_diffusion
+    from .eval.report import markdown_table
+
+    t0 = time.perf_counter()
+    rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS),
+                               tuple(sampler or bench_diffusion.SAMPLERS), images, samples, noise,
+                               out / "diffusion")  # fmt: skip
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    cols = ["data", "task", "sampler", "PSNR", "SSIM", "chi2", "std", "cover90", "NFE", "time s", "error"]
+    took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
+    md = ["# Diffusion samplers on images", "", f"Command: `{cmd}` {took}.",
+          "", (bench_diffusion.__doc__ or "").strip(), "", markdown_table(rows, cols), ""]  # fmt: skip
+    for d in data:
+        md += [f"![{d}-{t}](diffusion/{d}-{t}.png)" for t in (task or bench_diffusion.TASKS)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "diffusion.md").write_text("\n".join(md) + "\n")
+    (out / "diffusion.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1, default=str))
+    typer.echo(markdown_table(rows, cols))
+    typer.echo(f"wrote {out / 'diffusion.md'}")
+
+
+@bench_app.command("speed")
+def bench_speed_cmd(
+    data: str = typer.Option("shapes", help="Dataset of the zoo diffusion prior."),
+    task: str = typer.Option("inpaint", help="Task (see bench diffusion)."),
+    samples: int = typer.Option(16, help="Posterior samples (the network's batch)."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for speed.md / speed.json."),
+) -> None:
+    """Per sampler: time per step against the time of its network calls (forward and backward)."""
+    from .eval import bench_speed
+    from .eval.report import markdown_table
+
+    rows = bench_speed.run(data, task, samples)
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    table = markdown_table(rows)
+    md = ["# Sampler overhead", "", f"Command: `{cmd}` (this 2-core CPU, nothing else running).", "",
+          (bench_speed.__doc__ or "").strip(), "", table]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.md").write_text("\n".join(md) + "\n")
+    (out / "speed.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+    typer.echo(table)
+
+
 zoo_app = typer.Typer(help="The shipped, trained models: list them, show a card.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
 

@@ -501,17 +501,27 @@ def daps(
             delta = step_size / (1.0 / r2 + L_y)
             x0 = x0_hat.clone()
             for _ in range(langevin_steps):
-                with torch.enable_grad():
-                    xg = x0.detach().requires_grad_(True)
-                    res = y - op._forward(xg)
-                    nll = (res.abs() ** 2 if res.is_complex() else res**2).reshape(n, -1).sum() / (2 * s2y)
-                    (gl,) = torch.autograd.grad(nll, xg)
+                gl = _data_grad(op, x0, y, s2y, n)
                 noise = torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device)
                 x0 = x0 - delta * ((x0 - x0_hat) / r2 + gl) + math.sqrt(2 * delta) * noise
             nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 0.0
             x = x0 + nxt * torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device) if nxt > 0 else x0
             pb.update()
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
+
+
+def _data_grad(op, x: torch.Tensor, y: torch.Tensor, s2y: float, n: int) -> torch.Tensor:
+    """``∇_x ||y - A(x)||² / (2 sigma_y²)``: ``A^T (A x - y) / sigma_y²`` for linear operators, autograd otherwise."""
+    if isinstance(op, LinearOperator):
+        r = op._forward(x) - y
+        g = op._adjoint(r)
+        return (g.real if g.is_complex() and not x.is_complex() else g) / s2y
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        res = y - op._forward(xg)
+        nll = (res.abs() ** 2 if res.is_complex() else res**2).reshape(n, -1).sum() / (2 * s2y)
+        (gl,) = torch.autograd.grad(nll, xg)
+    return gl
 
 
 def _nonlinear_norm2(problem: Problem, x: torch.Tensor, iters: int = 20) -> float:

@@ -1,0 +1,79 @@
+"""Write the JSON cards of the shipped generative models from their weights' metadata, their
+training logs and the zoo benchmark (docs/results/zoo.json).
+
+python scripts/zoo_cards.py            # every invprior/zoo/{diffusion,vae,gan,flow,classifier}-*.safetensors
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from invprior.models.checkpoint import load_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = ROOT / "invprior/zoo"
+KINDS = ("diffusion", "vae", "gan", "flow", "classifier")
+
+
+def command(name: str, meta: dict) -> str:
+    tr = meta["train"]
+    cmd = (f"invprior train {tr['kind']} --data {tr['data']} --out training/{name} "
+           f"--export invprior/zoo/{name}.safetensors --steps {tr['steps']} --threads 1")  # fmt: skip
+    if tr.get("batch", 64) != 64:
+        cmd += f" --batch {tr['batch']}"
+    for k, v in (tr.get("options") or {}).items():
+        cmd += f" -o {k}={json.dumps(v)}"
+    return cmd
+
+
+def headline(kind: str, q: dict, val: dict) -> str:
+    parts = []
+    if "FD" in q:
+        parts.append(f"FD {q['FD']} (floor {q['FD floor (train vs test)']})")
+    for k in ("test bpd", "test bpd (ELBO bound)"):
+        if k in q:
+            parts.append(f"{q[k]} bits/dim{' (bound)' if 'ELBO' in k else ''}")
+    if "denoise PSNR@0.2" in q:
+        parts.append(f"D(x, 0.2) {q['denoise PSNR@0.2']} dB vs Wiener {q['Wiener PSNR@0.2']}")
+    if kind == "classifier" and "accuracy" in val:
+        parts.append(f"val accuracy {val['accuracy']:.3f}")
+    return "; ".join(parts)
+
+
+def main() -> None:
+    bench_path = ROOT / "docs/results/zoo.json"
+    bench = {r["model"]: r for r in json.loads(bench_path.read_text())["rows"]} if bench_path.exists() else {}
+    for w in sorted(ZOO.glob("*.safetensors")):
+        name = w.stem
+        if not name.startswith(KINDS):
+            continue
+        _, meta = load_weights(w)
+        q = {k: v for k, v in bench.get(name, {}).items() if k not in ("model", "kind", "data")}
+        card = {
+            "name": name,
+            "kind": meta["kind"],
+            "data": meta["data"],
+            "dataset": f"{meta['data']} train split (invprior.data.dataset('{meta['data']}', 'train')), "
+            f"fingerprint {meta.get('data_fingerprint')}",
+            "architecture": meta["architecture"],
+            "config": meta["config"],
+            "parameters": meta["params"],
+            "command": command(name, meta),
+            "steps": meta["steps"],
+            "batch": meta["train"]["batch"],
+            "train seconds": meta["train_seconds"],
+            "training log": f"training/{name}/log.csv",
+            "validation (val split, fixed seed)": meta["val"],
+            "quality (invprior bench zoo, test split)": q,
+            "headline": headline(meta["kind"], q, meta["val"]),
+            "sha256": hashlib.sha256(w.read_bytes()).hexdigest(),
+            "size bytes": w.stat().st_size,
+        }
+        (ZOO / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        print(name, card["headline"])
+
+
+if __name__ == "__main__":
+    main()
