@@ -78,7 +78,7 @@ def well_posed():
         ("diffpir", {"steps": 100}, 100),
         ("ald", {"steps": 100}, 501),
         ("ddnm", {"steps": 100}, 100),
-        ("mm", {"steps": 100}, 100),
+        ("mm", {"steps": 100, "cg_iter": 8}, 100),
         ("reddiff", {"steps": 100, "lr": 1.0}, 101),
         ("daps", {"steps": 50}, 200),
     ],
