@@ -40,8 +40,10 @@ class LatentGenerator:
         decoder_std: torch.Tensor | None = None,
         name: str = "generator",
         info: dict | None = None,
+        compute_dtype: torch.dtype | None = torch.float32,
     ):
         self._G = _freeze(generator) if isinstance(generator, nn.Module) else generator
+        self.compute_dtype = compute_dtype  # the network's dtype (None: call it in the latent's dtype)
         self.latent_dim = int(latent_dim)
         self.shape = tuple(int(s) for s in shape)
         self.kind = kind
@@ -60,7 +62,7 @@ class LatentGenerator:
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InvpriorError(f"{self.name} takes latents of shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
-        out = self._G(z.to(torch.float32))
+        out = self._G(z if self.compute_dtype is None else z.to(self.compute_dtype))
         return out.to(z.dtype).reshape(z.shape[0], *self.shape)
 
     generate = __call__
@@ -68,7 +70,7 @@ class LatentGenerator:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if self._encoder is None:
             raise InvpriorError(f"{self.name} ({self.kind}) has no encoder; only VAE priors do")
-        return self._encoder(x.to(torch.float32)).to(x.dtype)
+        return self._encoder(x if self.compute_dtype is None else x.to(self.compute_dtype)).to(x.dtype)
 
     def sample_latent(self, n: int, seed: int | torch.Generator | None = 0, dtype=torch.float32) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=make_generator(seed), dtype=dtype)
@@ -83,8 +85,16 @@ class Flow:
     """An invertible map ``z = f(x)`` with standard-normal ``z`` and exact ``log_prob(x)`` (nats per
     sample, density on [0, 1]^d). ``forward(x) -> (z, log|det df/dx|)``, ``inverse(z) -> x``."""
 
-    def __init__(self, model: nn.Module, shape: tuple[int, ...], name: str = "flow", info: dict | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        shape: tuple[int, ...],
+        name: str = "flow",
+        info: dict | None = None,
+        compute_dtype: torch.dtype | None = torch.float32,
+    ):
         self.model = _freeze(model)
+        self.compute_dtype = compute_dtype
         self.shape = tuple(int(s) for s in shape)
         self.dim = int(math.prod(self.shape))
         self.latent_dim = self.dim
@@ -101,15 +111,18 @@ class Flow:
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(x)
-        z, ld = self.model(x.to(torch.float32))
+        z, ld = self.model(self._c(x))
         return z.to(x.dtype), ld.to(x.dtype)
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.inverse(z.to(torch.float32)).to(z.dtype).reshape(z.shape[0], *self.shape)
+        return self.model.inverse(self._c(z)).to(z.dtype).reshape(z.shape[0], *self.shape)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        return self.model.log_prob(x.to(torch.float32)).to(x.dtype)
+        return self.model.log_prob(self._c(x)).to(x.dtype)
+
+    def _c(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.compute_dtype is None else t.to(self.compute_dtype)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | torch.Generator | None = 0, temperature: float = 1.0) -> torch.Tensor:

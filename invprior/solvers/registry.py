@@ -102,6 +102,26 @@ def _need_diffusion(problem: Problem, prior) -> str | None:
     return None
 
 
+def _need_latent(problem: Problem, prior) -> str | None:
+    from ..priors.generative import LatentGenerator
+
+    if not isinstance(prior, LatentGenerator):
+        return _prior_name(prior) + " (load a GAN or VAE: ip.zoo.load('gan-shapes'))"
+    if prior.shape != problem.operator.in_shape:
+        return f"the generator makes {prior.shape} images but {_op(problem)} takes {problem.operator.in_shape}"
+    return None
+
+
+def _need_flow(problem: Problem, prior) -> str | None:
+    from ..priors.generative import Flow
+
+    if not isinstance(prior, Flow):
+        return _prior_name(prior) + " (load a flow: ip.zoo.load('flow-shapes'))"
+    if prior.shape != problem.operator.in_shape:
+        return f"the flow models {prior.shape} images but {_op(problem)} takes {problem.operator.in_shape}"
+    return None
+
+
 def _need_image(problem: Problem, prior) -> str | None:
     return None if problem.is_image else f"{_op(problem)} does not act on images"
 
@@ -120,6 +140,8 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "tv": ("a TV regulariser", _need_tv),
     "image": ("an image problem", _need_image),
     "diffusion": ("a Diffusion prior", _need_diffusion),
+    "latent": ("a LatentGenerator prior (GAN or VAE decoder)", _need_latent),
+    "flow": ("a Flow prior", _need_flow),
 }
 
 
