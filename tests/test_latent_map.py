@@ -99,7 +99,7 @@ def test_dip_stops_at_the_noise_level():
     A = ip.operators.Inpainting.random(x.shape, 0.5, seed=0)
     problem = ip.simulate(A, x, 0.05, seed=0)
     r = ip.solve(problem, None, method="dip", steps=600, seed=0)
-    assert r.diagnostics.converged and r.diagnostics.extra["stopped_at"] < 600
+    assert r.diagnostics.converged and r.diagnostics.extra["stopped_at"][0] < 600
     assert r.diagnostics.chi2[0] <= 1.0 + 1e-6
     back = A.T(problem.y).clamp(0, 1)  # zero-filled back-projection
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(back, x) + 3

@@ -145,4 +145,3 @@ def test_from_diffusers_needs_a_scheduler(tmp_path):
     pytest.importorskip("diffusers")
     with pytest.raises(InvpriorError, match=r"scheduler_config\.json"):
         ip.priors.Diffusion.from_diffusers(tmp_path)
-

@@ -307,33 +307,38 @@ def dip(
     ``theta* = argmin -log p(y | f_theta(z0))`` with fixed noise ``z0``, Adam, and **early stopping**
     when the data fit reaches the noise level (χ² of every measurement ≤ ``stop_chi2``): the
     discrepancy principle replaces the oracle stopping of the paper. Needs no prior (``prior`` is
-    ignored). The network is seeded, so the same seed gives the same image.
+    ignored). One network per measurement (seed + index), so the same seed gives the same images.
     """
-    torch.manual_seed(seed)
     c, h, w = problem.operator.in_shape
-    B = problem.batch
-    g = make_generator(seed)
-    z0 = 0.1 * torch.rand(B, 32, h, w, generator=g)
-    net = _DIPNet(32, c, width)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    trace, stopped = [], None
-    with bar(steps, "dip", progress) as pb:
-        for it in range(steps):
-            with torch.enable_grad():
-                x = net(z0).to(problem.dtype)
-                loss = problem.nll(x)
-                opt.zero_grad(set_to_none=True)
-                loss.sum().backward()
-            opt.step()
-            trace.append(float(loss.detach().mean()))
-            pb.update()
-            if it % 10 == 9:
-                with torch.no_grad():
-                    if bool((problem.chi2(net(z0).to(problem.dtype)) <= stop_chi2).all()):
-                        stopped = it + 1
-                        break
-    with torch.no_grad():
-        x = net(z0).to(problem.dtype)
-    diag = Diagnostics(iterations=len(trace), loss_trace=trace, converged=stopped is not None)
-    diag.extra = {"stopped_at": stopped}
+    xs, traces, stops = [], [], []
+    for b in range(problem.batch):  # one network per measurement, as in the paper
+        sub = Problem(problem.operator, problem.y[b : b + 1], problem.noise,
+                      None if problem.truth is None else problem.truth[b : b + 1])  # fmt: skip
+        torch.manual_seed(seed + b)
+        z0 = 0.1 * torch.rand(1, 32, h, w, generator=make_generator(seed + b))
+        net = _DIPNet(32, c, width)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        trace, stopped = [], None
+        with bar(steps, f"dip {b + 1}/{problem.batch}", progress) as pb:
+            for it in range(steps):
+                with torch.enable_grad():
+                    loss = sub.nll(net(z0).to(problem.dtype))
+                    opt.zero_grad(set_to_none=True)
+                    loss.sum().backward()
+                opt.step()
+                trace.append(float(loss.detach().sum()))
+                pb.update()
+                if it % 10 == 9:
+                    with torch.no_grad():
+                        if float(sub.chi2(net(z0).to(problem.dtype))[0]) <= stop_chi2:
+                            stopped = it + 1
+                            break
+        with torch.no_grad():
+            xs.append(net(z0).to(problem.dtype))
+        traces.append(trace)
+        stops.append(stopped)
+    x = torch.cat(xs)
+    diag = Diagnostics(iterations=max(len(t) for t in traces), loss_trace=traces[0],
+                       converged=all(s is not None for s in stops))  # fmt: skip
+    diag.extra = {"stopped_at": stops}
     return Result.from_point(x, diag, "dip")
