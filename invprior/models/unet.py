@@ -137,13 +137,19 @@ class EDMDenoiser(nn.Module):
     """``D(x, sigma)`` on [0, 1] images from a raw ``DiffusionUNet`` (see the module docstring).
 
     ``sigma_data`` is the standard deviation of the training data in the network's [-1, 1] space.
+    The noise conditioning ``ln(s)/4`` is clamped at ``sigma_cond_max`` (net units, 20: the top of
+    the log-normal training range, where ``P(s > 20) ≈ 2e-4``); ``c_skip``, ``c_out`` and ``c_in`` stay
+    exact. Without the clamp the network extrapolates badly beyond what it saw: measured on
+    diffusion-shapes, the RMSE of ``D(mu + sigma eps, sigma)`` to the data mean ``mu`` at
+    ``sigma = 1000`` ([0, 1] units) was 0.42 unclamped, 0.08 clamped (0.075 at sigma = 10).
     """
 
-    def __init__(self, net: DiffusionUNet, sigma_data: float = 0.5):
+    def __init__(self, net: DiffusionUNet, sigma_data: float = 0.5, sigma_cond_max: float = 20.0):
         super().__init__()
         self.net = net
         self.sigma_data = float(sigma_data)
-        self.config = {"net": net.config, "sigma_data": self.sigma_data}
+        self.sigma_cond_max = float(sigma_cond_max)
+        self.config = {"net": net.config, "sigma_data": self.sigma_data, "sigma_cond_max": self.sigma_cond_max}
 
     def forward_net_space(self, xs: torch.Tensor, s: torch.Tensor, bf16: bool = False) -> torch.Tensor:
         """``D'`` in [-1, 1] space with ``s`` the noise level there (shape ``(B,)``)."""
@@ -154,7 +160,7 @@ class EDMDenoiser(nn.Module):
         c_in = 1 / (s**2 + sd**2).sqrt()
         inp = (c_in * xs).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            f = self.net(inp, s.reshape(-1).float().log() / 4)
+            f = self.net(inp, s.reshape(-1).float().clamp(max=self.sigma_cond_max).log() / 4)
         return c_skip * xs + c_out * f.to(xs.dtype)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

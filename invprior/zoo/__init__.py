@@ -72,7 +72,7 @@ def build(meta: dict[str, Any]):
     if arch == "EDMDenoiser(DiffusionUNet)":
         n = cfg["net"]
         net = DiffusionUNet(n["channels"], tuple(n["widths"]), n["blocks"], n["emb"], n["attention"], n["dropout"])
-        return EDMDenoiser(net, cfg["sigma_data"])
+        return EDMDenoiser(net, cfg["sigma_data"], cfg.get("sigma_cond_max", 20.0))
     if arch == "DenoiserUNet":
         return DenoiserUNet(cfg["channels"], tuple(cfg["widths"]), cfg["blocks"])
     simple = {"ConvVAE": G.ConvVAE, "DCGANGenerator": G.DCGANGenerator, "RealNVP": G.RealNVP,
