@@ -146,7 +146,7 @@ def test_exact_needs_are_checked():
     with pytest.raises(ip.InvpriorError, match="exact needs a linear operator; PhaseRetrieval is nonlinear"):
         ip.solve(problem, GaussianMixture.mcgdiff(64), method="exact")
     problem = ip.simulate(Inpainting.random(x.shape, 0.5), x, 0.1)
-    with pytest.raises(ip.InvpriorError, match="GaussianMixture prior; no prior was given — use tikhonov"):
+    with pytest.raises(ip.InvpriorError, match="GaussianMixture prior; no prior was given — use dip or tikhonov"):
         ip.solve(problem, None, method="exact")
     with pytest.raises(ip.InvpriorError, match="mixture lives on"):
         ip.solve(problem, GaussianMixture.mcgdiff(8), method="exact")
