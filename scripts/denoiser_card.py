@@ -23,6 +23,7 @@ def main() -> None:
     card = {
         "name": "denoiser-natural",
         "kind": "denoiser",
+        "data": "natural images (train split)",
         "architecture": meta["architecture"],
         "config": meta["config"],
         "parameters": meta["params"],
@@ -40,6 +41,8 @@ def main() -> None:
         "training log": "training/denoiser-natural/log.csv",
         "validation PSNR (val images 128x128, EMA weights)": meta["val"],
         "test mean PSNR (test images 256x256; invprior bench classical)": test,
+        "headline": f"test PSNR {test['learned@0.05']} / {test['learned@0.1']} dB at sigma 0.05 / 0.1 "
+        f"(BM3D {test['BM3D@0.05']} / {test['BM3D@0.1']})",
         "sha256": hashlib.sha256(WEIGHTS.read_bytes()).hexdigest(),
         "size bytes": WEIGHTS.stat().st_size,
     }
