@@ -149,7 +149,9 @@ def frechet_distance_from_features(fa: torch.Tensor, fb: torch.Tensor) -> float:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise InvpriorError(f"need two (n, k) feature sets with n >= 2 and equal k, got {a.shape} and {b.shape}")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    k = a.shape[1]
+    # features after a ReLU can be constant (zero variance): a tiny ridge keeps sqrtm well defined
+    sa, sb = np.cov(a, rowvar=False) + 1e-8 * np.eye(k), np.cov(b, rowvar=False) + 1e-8 * np.eye(k)
     ra = scipy.linalg.sqrtm(sa).real
     cross = scipy.linalg.sqrtm(ra @ sb @ ra).real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(cross))
