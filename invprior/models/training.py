@@ -137,10 +137,7 @@ def fit(task: Task, cfg: TrainConfig, out_dir: str | Path, export: str | Path | 
     val, val_y = dataset(cfg.data, "val", with_labels=True)
     model_out = task.modules[task.export_module]
     n_params = sum(p.numel() for p in model_out.parameters())
-    base_lrs = {k: [gr.get("initial_lr", gr["lr"]) for gr in o.param_groups] for k, o in task.optimizers.items()}
-    for o in task.optimizers.values():
-        for gr in o.param_groups:
-            gr.setdefault("initial_lr", gr["lr"])
+    base_lrs = {k: [gr["lr"] for gr in o.param_groups] for k, o in task.optimizers.items()}  # peak rates
     new_log = not log_path.exists()
     with open(log_path, "a", newline="") as f:
         w = csv.writer(f)
