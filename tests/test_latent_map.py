@@ -105,3 +105,27 @@ def test_dip_stops_at_the_noise_level():
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(back, x) + 3
     again = ip.solve(problem, None, method="dip", steps=600, seed=0)
     torch.testing.assert_close(again.mean, r.mean)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {"csgm": ip.zoo.load("gan-shapes"), "vae_map": ip.zoo.load("vae-shapes"),
+            "flow_map_x": ip.zoo.load("flow-shapes"), "flow_map_z": ip.zoo.load("flow-shapes"), "dip": None}  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["cs100", "inpaint"])
+@pytest.mark.parametrize("method", ["csgm", "vae_map", "flow_map_x", "flow_map_z", "dip"])
+def test_each_method_beats_the_back_projection_with_the_shipped_priors(shipped, method, task):
+    """At its defaults, on a fixed shapes test image (noise 0.05), with the zoo's priors: the estimate
+    is > 2 dB better than the back-projection it starts from (A⁺y / A^T y clipped to [0, 1]).
+    (flow_map_x by Adam on the pixels, before its z-parametrisation, was below the back-projection
+    on average over 4 test images on both tasks: 8.6 / 8.4 dB.)"""
+    from invprior.eval.bench_generative import _operator
+    from invprior.solvers._common import initial_estimate
+
+    x = ip.data.dataset("shapes", "test")[3:4]
+    problem = ip.simulate(_operator(task, tuple(x.shape)), x, 0.05, seed=0)
+    back = ip.eval.psnr(initial_estimate(problem).clamp(0, 1), x)
+    r = ip.solve(problem, shipped[method], method=method, seed=0)
+    assert r.mean.shape == x.shape
+    assert ip.eval.psnr(r.mean.clamp(0, 1), x) > back + 2

@@ -39,6 +39,12 @@ def test_flow_inverse_and_log_det_match_autograd():
     # log_prob is the change of variables with a standard normal latent
     lp = flow.log_prob(x)
     torch.testing.assert_close(lp, -0.5 * (z**2).sum(1) - 392 * math.log(2 * math.pi) + ld)
+    # the inverse pass's own log-determinant is minus the forward one, and Flow uses it
+    x2, ld_inv = flow.inverse(z, logdet=True)
+    torch.testing.assert_close(x2, x, atol=1e-10, rtol=0)
+    torch.testing.assert_close(ld_inv, -ld, atol=1e-8, rtol=1e-10)
+    x3, lp3 = ip.priors.Flow(flow, (1, 28, 28), compute_dtype=None).inverse_log_prob(z)
+    torch.testing.assert_close(lp3, lp, atol=1e-8, rtol=1e-10)
 
 
 def test_edm_denoiser_tends_to_the_data_mean_and_identity():

@@ -17,6 +17,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 __all__ = ["Classifier", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "RealNVP"]
 
@@ -149,13 +150,14 @@ class Coupling(nn.Module):
         out = torch.cat([b, a] if self.flip else [a, b], dim=1)
         return out, log_s.flatten(1).sum(1)
 
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, log|det dx/dy|)``."""
         a, b = y.chunk(2, dim=1)
         if self.flip:
             a, b = b, a
         log_s, t = self._st(a)
         b = (b - t) * (-log_s).exp()
-        return torch.cat([b, a] if self.flip else [a, b], dim=1)
+        return torch.cat([b, a] if self.flip else [a, b], dim=1), -log_s.flatten(1).sum(1)
 
 
 class RealNVP(nn.Module):
@@ -191,16 +193,26 @@ class RealNVP(nn.Module):
             ld = ld + d
         return torch.cat([z1.flatten(1), h.flatten(1)], dim=1), ld
 
-    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+    def inverse(self, z: torch.Tensor, logdet: bool = False):
+        """``x = f⁻¹(z)``; with ``logdet`` also ``log|det dx/dz|`` (computed on the way, stable where
+        the sigmoid saturates: ``log p(x) = log N(z) - log|det dx/dz|``)."""
         b = z.shape[0]
         z1, h = z[:, :392].reshape(b, 2, 14, 14), z[:, 392:].reshape(b, 8, 7, 7)
+        ld = z.new_zeros(b)
         for c in reversed(self.level2):
-            h = c.inverse(h)
+            h, d = c.inverse(h)
+            ld = ld + d
         h = torch.cat([z1, unsqueeze(h)], dim=1)
         for c in reversed(self.level1):
-            h = c.inverse(h)
-        p = torch.sigmoid(unsqueeze(h))
-        return (p - self.alpha) / (1 - 2 * self.alpha)
+            h, d = c.inverse(h)
+            ld = ld + d
+        h = unsqueeze(h)
+        x = (torch.sigmoid(h) - self.alpha) / (1 - 2 * self.alpha)
+        if not logdet:
+            return x
+        # d sigmoid(h)/dh = sigmoid(h) sigmoid(-h) = exp(-softplus(-h) - softplus(h))
+        ld = ld - (F.softplus(-h) + F.softplus(h)).flatten(1).sum(1) - self.dim * math.log(1 - 2 * self.alpha)
+        return x, ld
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` in nats per image (density on [0, 1]^784)."""

@@ -6,6 +6,7 @@ inputs (latent MAP, flow MAP), never into the weights. Images at the boundary ar
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -116,6 +117,17 @@ class Flow:
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.inverse(self._c(z)).to(z.dtype).reshape(z.shape[0], *self.shape)
+
+    def inverse_log_prob(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, log p(x))`` for ``x = f⁻¹(z)``: from the inverse pass's own log-determinant when the
+        model provides it (``model.inverse(z, logdet=True)``: no second pass, and finite where
+        ``forward`` would take the log of a saturated pixel), else through ``forward(x)``."""
+        log_n = -0.5 * (z**2).flatten(1).sum(1) - 0.5 * self.dim * math.log(2 * math.pi)
+        if "logdet" not in inspect.signature(self.model.inverse).parameters:
+            x = self.inverse(z)
+            return x, log_n + self.forward(x)[1]
+        x, ld = self.model.inverse(self._c(z), logdet=True)
+        return x.to(z.dtype).reshape(z.shape[0], *self.shape), log_n - ld.to(z.dtype)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
