@@ -109,8 +109,9 @@ def test_dip_stops_at_the_noise_level():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return {"csgm": ip.zoo.load("gan-shapes"), "vae_map": ip.zoo.load("vae-shapes"),
-            "flow_map_x": ip.zoo.load("flow-shapes"), "flow_map_z": ip.zoo.load("flow-shapes"), "dip": None}  # fmt: skip
+    flow = ip.zoo.load("flow-shapes")
+    return {"csgm": ip.zoo.load("gan-shapes"), "vae_map": ip.zoo.load("vae-shapes"), "flow_map_x": flow,
+            "flow_map_z": flow, "dip": None}  # fmt: skip
 
 
 @pytest.mark.parametrize("task", ["cs100", "inpaint"])

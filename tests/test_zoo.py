@@ -44,6 +44,7 @@ def test_flow_inverse_and_log_det_match_autograd():
     torch.testing.assert_close(x2, x, atol=1e-10, rtol=0)
     torch.testing.assert_close(ld_inv, -ld, atol=1e-8, rtol=1e-10)
     x3, lp3 = ip.priors.Flow(flow, (1, 28, 28), compute_dtype=None).inverse_log_prob(z)
+    torch.testing.assert_close(x3, x, atol=1e-10, rtol=0)
     torch.testing.assert_close(lp3, lp, atol=1e-8, rtol=1e-10)
 
 
