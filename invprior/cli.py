@@ -444,7 +444,7 @@ def bench_generative_cmd(
     rows, rep = bench_generative.run(tuple(data), n_images=images, out=out)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
-    cols = ["data", "task", "method", "PSNR", "SSIM", "chi2", "time s", "error"]
+    cols = ["data", "task", "method", "PSNR", "SSIM", "chi2", "obj gap", "time s", "error"]
     md = ["# Generative-prior MAP against sparsity", "", f"Command: `{cmd}` {took}.", "",
           (bench_generative.__doc__ or "").strip(), "", "## Representation error (best PSNR reachable on the truth)",
           "", markdown_table(rep), "", "## Reconstructions", "", markdown_table(rows, cols), "",

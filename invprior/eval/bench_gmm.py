@@ -5,9 +5,10 @@ Protocol of Cardoso et al. (MCGdiff, ICLR 2024, arXiv:2308.07983), see ``METHODS
 ``d_y × d`` operator with sorted uniform singular values and noise ``sigma_y = u · max(s)``, and
 the exact posterior (a mixture) as the oracle. Per replicate ``r``: prior seed ``r``, operator
 seed ``1000 + r``, truth seed ``2000 + r``, noise seed ``3000 + r``. Each sampler draws 2,000
-samples at its defaults (the one exception is RED-diff's Adam learning rate, which is in data
-units: 1.0 here, where the data span ±16, instead of 0.1 for [0, 1] images); the metric is the
-sliced Wasserstein-1 distance (100 directions) to 2,000 exact posterior draws, reported as the
+samples at its defaults, with two exceptions for options in data units: RED-diff's Adam
+learning rate (1.0 here, where the data span ±16, instead of 0.03 for [0, 1] images) and ΠGDM's
+``data_var`` (1, the mixture components' variance, instead of 0.01 for [0, 1] images); the
+metric is the sliced Wasserstein-1 distance (100 directions) to 2,000 exact posterior draws, reported as the
 mean ± 1.96 sd / sqrt(n) over replicates. ``exact`` (two independent exact draws) is the noise
 floor of the metric, ``prior`` (samples ignoring the data) the ceiling. ``mode TV`` is the total
 variation between the fraction of samples in each of the 25 modes and the exact posterior weights.
@@ -37,8 +38,8 @@ __all__ = ["SAMPLERS", "mode_fractions", "run"]
 
 # name -> options other than steps (documented in the module docstring)
 SAMPLERS: dict[str, dict] = {
-    "ddrm": {}, "ddnm": {}, "pigdm": {}, "mm": {}, "dps": {}, "diffpir": {}, "ald": {}, "reddiff": {"lr": 1.0},
-    "daps": {},
+    "ddrm": {}, "ddnm": {}, "pigdm": {"data_var": 1.0}, "mm": {}, "dps": {}, "diffpir": {}, "ald": {},
+    "reddiff": {"lr": 1.0}, "daps": {},
 }  # fmt: skip
 
 
