@@ -120,7 +120,7 @@ def csgm(
     lam: float = 1.0,
     restarts: int = 8,
     steps: int = 1000,
-    lr: float = 0.05,
+    lr: float = 0.1,
     optimizer: str = "adam",
     seed: int = 0,
     progress: bool = False,
@@ -132,6 +132,8 @@ def csgm(
     (for Gaussian noise ``||A G(z) - y||² / (2 sigma_y²) + lam/2 ||z||²``; ``lam = 1`` is the MAP of
     the N(0, I) latent prior). ``restarts`` random starts ``z ~ N(0, I)`` run as one batch and the
     lowest objective wins; ``Result.std`` is the spread between restarts, ``samples`` all of them.
+    Defaults (1000 Adam steps from lr 0.1 with cosine decay, 8 restarts) from validation
+    (docs/results/generative-map-tuning.md): 300 steps left χ² at 30-60 on compressed sensing.
     """
     prior = _check_generator(prior, "csgm")
     g = make_generator(seed)
@@ -158,7 +160,8 @@ def vae_map(
     to that start. With ``decoder_variance`` the likelihood accounts for the decoder's own
     per-pixel std ``s`` (``x = G(z) + s ε``): for Gaussian noise and a pixel-selecting operator
     (inpainting, identity) exactly, ``y ~ N(A G(z), sigma_y² + A(s²))``; for other operators
-    with the scalar bound ``sigma_y² + max(s²) ||A||²``.
+    with the scalar bound ``sigma_y² + max(s²) ||A||²``. Defaults (1000 steps) from validation
+    (docs/results/generative-map-tuning.md).
     """
     from ...operators import GaussianNoise, Identity, Inpainting
 
