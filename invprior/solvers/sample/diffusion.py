@@ -409,7 +409,8 @@ def mm(
     Cost: one network forward and ``cg_iter + 1`` backward passes per step (the defaults, 50 steps
     and 5 CG iterations, keep it near 6x the cost of a 50-step forward-only sampler). A learned
     denoiser's Jacobian is only approximately symmetric, so CG on ``sigma_y² I + sigma² A J A^T`` is
-    a heuristic there; on the exact Gaussian-mixture denoiser it is exact.
+    a heuristic there; on the exact Gaussian-mixture denoiser it is exact. A CG solution longer
+    than ``||r|| / sigma_y²`` (impossible for a PSD ``J``) is scaled back to that length.
     ``eta = 1`` beat 0.5 on validation (docs/results/diffusion-tuning.md).
     """
     prior, g, y, B, x = _start(problem, prior, n_samples, seed)
@@ -431,6 +432,11 @@ def mm(
 
                 r = (y - A._forward(x0.detach())).detach()
                 v, _ = conjugate_gradient(M, r, None, tol=1e-6, max_iter=cg_iter)
+                # for a PSD J, ||M^{-1}|| <= 1/sigma_y²: a longer v is CG misled by the learned,
+                # non-symmetric J (near-zero or negative curvature); pull it back onto that ball
+                bound = r.flatten(1).norm(dim=1) / s2y
+                scale = (bound / v.flatten(1).norm(dim=1).clamp_min(1e-30)).clamp(max=1.0)
+                v = v * scale.reshape(-1, *([1] * (v.dim() - 1)))
                 guid = jvp_t(A._adjoint(v))
             x = _ancestral(x, (x0 + sigma**2 * guid).detach(), sigma, sigma_next, eta, g)
             pb.update()
