@@ -288,8 +288,8 @@ def ald(
     ``inner`` Langevin steps at each of the ``steps`` noise levels, with ``delta = eps / L_sigma`` and
     ``L_sigma = 1/sigma² + ||A||²/(sigma_y² + gamma sigma²)`` (the paper's ``eps sigma²`` rule, capped by
     the likelihood's curvature); finally ``D(x, sigma_min)``: ``steps · inner + 1`` denoiser calls.
-    ``eps = 1`` won on validation (docs/results/diffusion-tuning.md) at the price of coverage (0.53 of the 90% intervals
-    against 0.81 at ``eps = 0.5``).
+    ``eps = 1`` won on validation (docs/results/diffusion-tuning.md) at the price of coverage
+    (0.53 of the 90% intervals against 0.81 at ``eps = 0.5``).
     """
     prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     A: LinearOperator = problem.operator  # type: ignore[assignment]
@@ -345,7 +345,8 @@ def ddnm(
     non-zero singular values are 1 (inpainting, subsampled orthonormal transforms), a noise amplifier
     for ill-conditioned ``A``. With ``sigma_y = 0`` it is plain DDNM (``lam = 1``). Where
     ``lam_i < 1`` the sample's only noise is the measurement's own, shared by all samples: DDNM⁺
-    under-covers on noisy, ill-conditioned problems. ``eta = 1`` won on validation (docs/results/diffusion-tuning.md).
+    under-covers on noisy, ill-conditioned problems. ``eta = 1`` won on validation
+    (docs/results/diffusion-tuning.md).
     """
     prior, g, y, B, x = _start(problem, prior, n_samples, seed)
     A: LinearOperator = problem.operator  # type: ignore[assignment]
@@ -365,7 +366,9 @@ def ddnm(
             e = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
             direction = math.sqrt(1 - eta**2) * (x - x0_hat) / sigma + eta * e
             if svd is not None:
-                lam = torch.where(obs, (sigma_next / n_i).clamp(max=1.0), torch.zeros_like(s))
+                # noiseless components (n_i = 0) take their data fully: lam_i = 1, also at sigma' = 0
+                lam_obs = torch.where(n_i > 0, (sigma_next / n_i.clamp_min(1e-300)).clamp(max=1.0), torch.ones_like(s))
+                lam = torch.where(obs, lam_obs, torch.zeros_like(s))
                 c = svd.Vt(x0_hat)
                 phi = torch.sqrt((sigma_next**2 - (lam * torch.where(obs, n_i, 0 * s)) ** 2).clamp_min(0))
                 x = svd.V(c - lam * (c - ybar) + phi * svd.Vt(direction))
