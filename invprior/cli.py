@@ -355,12 +355,13 @@ def bench_gmm_cmd(
     sampler: list[str] = typer.Option([], "--sampler", help="Restrict to these samplers (default: all)."),
     out: Path = typer.Option(Path("docs/results"), help="Folder for gmm.md / gmm.json (or a file stem with --tag)."),
     tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
+    cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
 ) -> None:
     """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
     from .eval import bench_gmm
 
     t0 = time.perf_counter()
-    rows = bench_gmm.run(tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None)
+    rows = bench_gmm.run(tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None, cache)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = [
         "# Diffusion samplers against the exact Gaussian-mixture posterior", "",

@@ -22,8 +22,10 @@ this package at 20 and 100 steps.
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -61,10 +63,30 @@ def _replicate(d: int, d_y: int, r: int):
     return prior, problem, post
 
 
+def _load_cache(path: Path | None, protocol: dict) -> dict[str, dict]:
+    """Replicates already run under the same protocol: ``{"d-dy-r": {"name|steps": record}}``."""
+    done: dict[str, dict] = {}
+    if path is None or not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("protocol") == protocol:
+                done[entry["key"]] = entry["records"]
+    return done
+
+
 def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), n: int = 2000,
-        samplers: list[str] | None = None) -> list[dict]:  # fmt: skip
-    """One row per (sampler, d, d_y, steps) with the mean and 95% interval over replicates."""
+        samplers: list[str] | None = None, cache: Path | None = None) -> list[dict]:  # fmt: skip
+    """One row per (sampler, d, d_y, steps) with the mean and 95% interval over replicates.
+
+    With ``cache`` (a JSON-lines file), each finished replicate is appended to it and replicates
+    already there (same samples, steps, samplers and sampler options) are read instead of run: a
+    long configuration (d = 800) can be built up over several sessions.
+    """
     names = samplers or list(SAMPLERS)
+    protocol = {"n": n, "steps": list(steps_list), "samplers": {k: SAMPLERS[k] for k in names}}
+    done = _load_cache(cache, protocol)
     rows = []
     configs = [(d, dy) for d in dims for dy in dys]
     total = len(configs) * reps
@@ -72,19 +94,30 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
     for d, dy in configs:
         res: dict[tuple[str, int], dict[str, list]] = {}
         for r in range(reps):
+            key = f"{d}-{dy}-{r}"
+            if key in done:
+                for k, e in done[key].items():
+                    name, steps = k.split("|")
+                    for field, v in e.items():
+                        res.setdefault((name, int(steps)), {"sw": [], "tv": [], "time": [], "nfe": []})[field].append(v)
+                bar.update()
+                continue
+            mine: dict[str, dict] = {}
             prior, problem, post = _replicate(d, dy, r)
             exact = solve(problem, prior, method="exact", n_samples=n, seed=1).samples[:, 0]
             w_post = post.weights
             smax = 4 * float(prior.means.norm(dim=1).max()) + 10
             D = Diffusion.from_denoiser(prior, 0.005, smax)
 
-            def record(key, x, t, nfe, res=res, exact=exact, w_post=w_post):
+            def record(key, x, t, nfe, res=res, exact=exact, w_post=w_post, mine=mine):
                 e = res.setdefault(key, {"sw": [], "tv": [], "time": [], "nfe": []})
                 ok = bool(torch.isfinite(x).all())
-                e["sw"].append(sliced_wasserstein(x, exact, seed=7) if ok else math.nan)
-                e["tv"].append(0.5 * float((mode_fractions(x) - w_post).abs().sum()) if ok else math.nan)
-                e["time"].append(t)
-                e["nfe"].append(nfe)
+                one = {"sw": sliced_wasserstein(x, exact, seed=7) if ok else math.nan,
+                       "tv": 0.5 * float((mode_fractions(x) - w_post).abs().sum()) if ok else math.nan,
+                       "time": t, "nfe": nfe}  # fmt: skip
+                for field, v in one.items():
+                    e[field].append(v)
+                mine[f"{key[0]}|{key[1]}"] = one
 
             t0 = time.perf_counter()
             x2 = solve(problem, prior, method="exact", n_samples=n, seed=2).samples[:, 0]
@@ -100,6 +133,10 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
                         print(f"{name} d={d} d_y={dy} rep {r}: {err}")
                         x, nfe = torch.full((n, d), math.nan, dtype=torch.float64), 0
                     record((name, steps), x, time.perf_counter() - t0, nfe)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                with cache.open("a") as f:
+                    f.write(json.dumps({"key": key, "protocol": protocol, "records": mine}) + "\n")
             bar.update()
         for (name, steps), e in res.items():
             sw = torch.tensor(e["sw"], dtype=torch.float64)
