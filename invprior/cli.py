@@ -435,6 +435,7 @@ def bench_speed_cmd(
 def bench_generative_cmd(
     data: list[str] = typer.Option(["shapes", "digits"], "--data", help="Test splits."),
     images: int = typer.Option(8, help="Test images per dataset."),
+    method: list[str] = typer.Option([], "--method", help="Re-run only these methods, merged into the saved rows."),
     out: Path = typer.Option(Path("docs/results"), help="Folder for generative-map.md/json and the PSNR-vs-m plot."),
 ) -> None:
     """Classical vs generative-prior MAP on compressed sensing (m = 25..400), inpainting, SR x4."""
@@ -442,9 +443,23 @@ def bench_generative_cmd(
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
-    rows, rep = bench_generative.run(tuple(data), n_images=images, out=out)
+    saved = out / "generative-map.json"
+    if method and not saved.exists():
+        raise InvpriorError(f"--method merges into {saved}, which does not exist: run the full benchmark first")
+    rows, rep = bench_generative.run(tuple(data), methods=tuple(method or bench_generative.METHODS), n_images=images)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
+    if method:  # keep the other methods' rows and the earlier commands
+        old = json.loads(saved.read_text())
+        new_keys = {(r["data"], r["task"], r["method"]) for r in rows}
+        order = {m: i for i, m in enumerate(bench_generative.METHODS)}
+        tasks = {t: i for i, t in enumerate(bench_generative.TASKS)}
+        rows = [r for r in old["rows"] if (r["data"], r["task"], r["method"]) not in new_keys] + rows
+        rows.sort(key=lambda r: (tuple(data).index(r["data"]) if r["data"] in data else 99, tasks.get(r["task"], 99),
+                                 order.get(r["method"], 99)))  # fmt: skip
+        cmd = f"{old['command']}`, then `{cmd}"
+        took = "(see the JSON for each run's times)"
+    bench_generative.plot_cs(rows, rep, out)
     cols = ["data", "task", "method", "PSNR", "SSIM", "chi2", "obj gap", "time s", "error"]
     md = ["# Generative-prior MAP against sparsity", "", f"Command: `{cmd}` {took}.", "",
           (bench_generative.__doc__ or "").strip(), "", "## Representation error (best PSNR reachable on the truth)",

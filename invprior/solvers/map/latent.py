@@ -269,8 +269,10 @@ def flow_map_z(
     trace = _optimise([z], loss_fn, steps, lr, optimizer, "flow_map_z", progress)
     with torch.no_grad():
         x = prior.inverse(z)
+        objective = loss_fn()
     res = Result.from_point(x, Diagnostics(iterations=len(trace), loss_trace=trace), "flow_map_z")
-    res.diagnostics.extra = {"latent": z.detach().tolist() if z.numel() <= 4096 else None}
+    res.diagnostics.extra = {"latent": z.detach().tolist() if z.numel() <= 4096 else None,
+                             "objective": objective.tolist()}  # fmt: skip
     return res
 
 
