@@ -398,6 +398,14 @@ def bench_diffusion_cmd(
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cols = ["data", "task", "sampler", "PSNR", "SSIM", "chi2", "std", "cover90", "NFE", "time s", "error"]
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
+    saved = out / "diffusion.json"
+    if saved.exists():  # keep the rows of the datasets not run this time
+        old = json.loads(saved.read_text())
+        kept = [r for r in old["rows"] if r["data"] not in data]
+        if kept:
+            rows = kept + rows
+            data = list(dict.fromkeys([*(r["data"] for r in kept), *data]))
+            cmd, took = f"{old['command']}`, then `{cmd}", f"(this run {took[1:]}"
     md = ["# Diffusion samplers on images", "", f"Command: `{cmd}` {took}.",
           "", (bench_diffusion.__doc__ or "").strip(), "", markdown_table(rows, cols), ""]  # fmt: skip
     for d in data:
