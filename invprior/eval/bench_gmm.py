@@ -8,8 +8,8 @@ seed ``1000 + r``, truth seed ``2000 + r``, noise seed ``3000 + r``. Each sample
 samples at its defaults, with two exceptions for options in data units: RED-diff's Adam
 learning rate (1.0 here, where the data span ±16, instead of 0.03 for [0, 1] images) and ΠGDM's
 ``data_var`` (1, the mixture components' variance, instead of 0.01 for [0, 1] images); the
-metric is the sliced Wasserstein-1 distance (100 directions) to 2,000 exact posterior draws, reported as the
-mean ± 1.96 sd / sqrt(n) over replicates. ``exact`` (two independent exact draws) is the noise
+metric is the sliced Wasserstein-1 distance (100 directions) to 2,000 exact posterior draws,
+reported as the mean ± 1.96 sd / sqrt(n) over replicates. ``exact`` (two independent exact draws) is the noise
 floor of the metric, ``prior`` (samples ignoring the data) the ceiling. ``mode TV`` is the total
 variation between the fraction of samples in each of the 25 modes and the exact posterior weights.
 
@@ -82,7 +82,8 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
 
     With ``cache`` (a JSON-lines file), each finished replicate is appended to it and replicates
     already there (same samples, steps, samplers and sampler options) are read instead of run: a
-    long configuration (d = 800) can be built up over several sessions.
+    long configuration (d = 800) can be built up over several sessions. The protocol key does not
+    see code changes: after changing a sampler, start a new file.
     """
     names = samplers or list(SAMPLERS)
     protocol = {"n": n, "steps": list(steps_list), "samplers": {k: SAMPLERS[k] for k in names}}
