@@ -9,9 +9,10 @@ samples at its defaults, with two exceptions for options in data units: RED-diff
 learning rate (1.0 here, where the data span ±16, instead of 0.03 for [0, 1] images) and ΠGDM's
 ``data_var`` (1, the mixture components' variance, instead of 0.01 for [0, 1] images); the
 metric is the sliced Wasserstein-1 distance (100 directions) to 2,000 exact posterior draws,
-reported as the mean ± 1.96 sd / sqrt(n) over replicates. ``exact`` (two independent exact draws) is the noise
-floor of the metric, ``prior`` (samples ignoring the data) the ceiling. ``mode TV`` is the total
-variation between the fraction of samples in each of the 25 modes and the exact posterior weights.
+reported as the mean ± 1.96 sd / sqrt(n) over replicates. ``exact`` (two independent exact
+draws) is the noise floor of the metric, ``prior`` (samples ignoring the data) the ceiling.
+``mode TV`` is the total variation between the fraction of samples in each of the 25 modes and
+the exact posterior weights.
 
 Published tables for this protocol exist (Cardoso et al. 2024, Table 1: MCGdiff, DDRM, DPS, RNVP;
 DCPS, arXiv:2403.11407, Table 1; DDSMC, arXiv:2502.06379). They could not be retrieved offline
