@@ -13,6 +13,7 @@ the "default" column is read from the current function signatures when the table
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from pathlib import Path
@@ -50,8 +51,6 @@ GRID = [
 
 
 def _is_default(method: str, opts: dict) -> bool:
-    import inspect
-
     fn = ip.solvers.registry.get(method).fn
     sig = inspect.signature(fn).parameters
     return all(str(sig[k].default) == str(v) for k, v in opts.items() if k in sig)

@@ -359,18 +359,18 @@ def ddnm(
         obs = s > 1e-12 * float(s.max())
         s_safe = torch.where(obs, s, torch.ones_like(s))
         ybar = torch.where(obs, svd.Ut(y).to(x.dtype) / s_safe, torch.zeros_like(s))
-        n_i = torch.where(obs, sy / s_safe, torch.full_like(s, math.inf))
+        n_i = torch.where(obs, sy / s_safe, torch.zeros_like(s))  # data noise per component (0: unobserved)
+        noisy = obs & (n_i > 0)
     with bar(steps, "ddnm", progress) as pb:
         for sigma, sigma_next in pairwise(sigmas):
             x0_hat = prior.denoise(x, sigma)
             e = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
             direction = math.sqrt(1 - eta**2) * (x - x0_hat) / sigma + eta * e
             if svd is not None:
-                # noiseless components (n_i = 0) take their data fully: lam_i = 1, also at sigma' = 0
-                lam_obs = torch.where(n_i > 0, (sigma_next / n_i.clamp_min(1e-300)).clamp(max=1.0), torch.ones_like(s))
-                lam = torch.where(obs, lam_obs, torch.zeros_like(s))
+                # noiseless observed components take their data fully (lam_i = 1, also at sigma' = 0)
+                lam = torch.where(noisy, (sigma_next / n_i.clamp_min(1e-300)).clamp(max=1.0), obs.to(s.dtype))
                 c = svd.Vt(x0_hat)
-                phi = torch.sqrt((sigma_next**2 - (lam * torch.where(obs, n_i, 0 * s)) ** 2).clamp_min(0))
+                phi = torch.sqrt((sigma_next**2 - (lam * n_i) ** 2).clamp_min(0))
                 x = svd.V(c - lam * (c - ybar) + phi * svd.Vt(direction))
             else:
                 lam = 1.0 if sy == 0 else min(1.0, sigma_next / sy)
