@@ -356,12 +356,22 @@ def bench_gmm_cmd(
     out: Path = typer.Option(Path("docs/results"), help="Folder for gmm.md / gmm.json (or a file stem with --tag)."),
     tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
     cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
+    shard: str = typer.Option("0/1", help="i/k: run every k-th missing replicate, from the i-th (to split work)."),
+    cached_only: bool = typer.Option(False, "--cached-only", help="Run nothing: tabulate the replicates in --cache."),
 ) -> None:
     """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
     from .eval import bench_gmm
 
+    try:
+        i, k = (int(v) for v in shard.split("/"))
+    except ValueError:
+        raise typer.BadParameter(f"--shard takes i/k (e.g. 0/2), got {shard!r}") from None
+    if cached_only and cache is None:
+        raise typer.BadParameter("--cached-only needs --cache")
     t0 = time.perf_counter()
-    rows = bench_gmm.run(tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None, cache)
+    rows = bench_gmm.run(
+        tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None, cache, (i, k), cached_only
+    )
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = [
         "# Diffusion samplers against the exact Gaussian-mixture posterior", "",
@@ -431,7 +441,10 @@ def bench_speed_cmd(
     rows = bench_speed.run(data, task, samples)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     table = markdown_table(rows)
-    md = ["# Sampler overhead", "", f"Command: `{cmd}` (this 2-core CPU, nothing else running).", "",
+    import torch
+
+    where = f"this 2-core CPU, {torch.get_num_threads()} torch thread(s), nothing else running"
+    md = ["# Sampler overhead", "", f"Command: `{cmd}` ({where}).", "",
           (bench_speed.__doc__ or "").strip(), "", table]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.md").write_text("\n".join(md) + "\n")

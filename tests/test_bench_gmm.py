@@ -34,3 +34,28 @@ def test_rows_and_replicate_cache(tmp_path):
     # a different protocol (more samples) does not reuse them
     bench_gmm.run(**{**kw, "reps": 1, "n": 100}, cache=cache)
     assert len(cache.read_text().splitlines()) == 3
+
+
+def test_shards_split_the_replicates_and_cached_only_tabulates(tmp_path):
+    cache = tmp_path / "gmm.jsonl"
+    kw = {"dims": (8,), "dys": (1, 2), "reps": 2, "steps_list": (10,), "n": 100, "samplers": ["ddnm"]}
+    # two shards sharing one cache: each runs half of the 4 replicates, together all of them once
+    a = bench_gmm.run(**kw, cache=cache, shard=(0, 2))
+    b = bench_gmm.run(**kw, cache=cache, shard=(1, 2))
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert sorted(keys) == ["8-1-0", "8-1-1", "8-2-0", "8-2-1"]
+    # the order is (r, d_y) = (0, 1), (0, 2), (1, 1), (1, 2): shard 0 of 2 takes positions 0 and 2
+    assert keys[:2] == ["8-1-0", "8-1-1"]
+    assert {(r["d_y"], r["reps"]) for r in a} == {(1, 2)}  # nothing of d_y = 2 yet
+    assert {(r["d_y"], r["reps"]) for r in b} == {(1, 2), (2, 2)}
+    # tabulating the cache runs nothing and gives the second shard's (complete) rows
+    rows = bench_gmm.run(**{**kw, "reps": 3}, cache=cache, cached_only=True)
+    assert len(cache.read_text().splitlines()) == 4
+    assert [(r["sampler"], r["SW"], r["reps"]) for r in rows] == [(r["sampler"], r["SW"], r["reps"]) for r in b]
+    assert "| replicates | | 2 | 2 |" in bench_gmm.tables(rows)
+    try:
+        bench_gmm.run(**kw, shard=(2, 2))
+    except ValueError as err:
+        assert "shard" in str(err)
+    else:
+        raise AssertionError("shard (2, 2) accepted")

@@ -25,11 +25,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; run one process per cache file
+    fcntl = None
 
 from ..data import GaussianMixture
 from ..operators import Matrix, simulate
@@ -77,81 +83,103 @@ def _load_cache(path: Path | None, protocol: dict) -> dict[str, dict]:
     return done
 
 
+def _append(path: Path, line: str) -> None:
+    """Append one line under an exclusive lock, in one write: shards may share a cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _run_replicate(d: int, dy: int, r: int, names: list[str], steps_list, n: int) -> dict[str, dict]:
+    """Every sampler (and the exact / prior rows) on replicate ``r``: ``{"name|steps": record}``."""
+    prior, problem, post = _replicate(d, dy, r)
+    exact = solve(problem, prior, method="exact", n_samples=n, seed=1).samples[:, 0]
+    smax = 4 * float(prior.means.norm(dim=1).max()) + 10
+    D = Diffusion.from_denoiser(prior, 0.005, smax)
+    mine: dict[str, dict] = {}
+
+    def record(key, x, t, nfe):
+        ok = bool(torch.isfinite(x).all())
+        mine[key] = {"sw": sliced_wasserstein(x, exact, seed=7) if ok else math.nan,
+                     "tv": 0.5 * float((mode_fractions(x) - post.weights).abs().sum()) if ok else math.nan,
+                     "time": t, "nfe": nfe}  # fmt: skip
+
+    t0 = time.perf_counter()
+    x2 = solve(problem, prior, method="exact", n_samples=n, seed=2).samples[:, 0]
+    record("exact|0", x2, time.perf_counter() - t0, 0)
+    record("prior|0", prior.sample(n, 5, torch.float64), 0.0, 0)
+    for steps in steps_list:
+        for name in names:
+            t0 = time.perf_counter()
+            try:
+                out = solve(problem, D, method=name, n_samples=n, seed=0, steps=steps, **SAMPLERS[name])
+                x, nfe = out.samples[:, 0], out.diagnostics.nfe
+            except (RuntimeError, ValueError) as err:  # a diverged run is a result, not a crash
+                print(f"{name} d={d} d_y={dy} rep {r}: {err}")
+                x, nfe = torch.full((n, d), math.nan, dtype=torch.float64), 0
+            record(f"{name}|{steps}", x, time.perf_counter() - t0, nfe)
+    return mine
+
+
 def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), n: int = 2000,
-        samplers: list[str] | None = None, cache: Path | None = None) -> list[dict]:  # fmt: skip
+        samplers: list[str] | None = None, cache: Path | None = None,
+        shard: tuple[int, int] = (0, 1), cached_only: bool = False) -> list[dict]:  # fmt: skip
     """One row per (sampler, d, d_y, steps) with the mean and 95% interval over replicates.
+
+    Replicates run in the order ``r = 0, 1, ...`` over every (d, d_y) in turn, so a run stopped
+    early has about as many replicates in each column (each row says how many it has).
 
     With ``cache`` (a JSON-lines file), each finished replicate is appended to it and replicates
     already there (same samples, steps, samplers and sampler options) are read instead of run: a
     long configuration (d = 800) can be built up over several sessions. The protocol key does not
-    see code changes: after changing a sampler, start a new file.
+    see code changes: after changing a sampler, start a new file. ``shard = (i, k)`` runs only
+    the replicates at positions i, i + k, i + 2k... of that order (skipping cached ones), so k
+    processes sharing one cache file split the work (appends are locked); ``cached_only`` runs
+    nothing and tabulates the cache.
     """
+    i_shard, k_shard = shard
+    if not 0 <= i_shard < k_shard:
+        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard}")
     names = samplers or list(SAMPLERS)
     protocol = {"n": n, "steps": list(steps_list), "samplers": {k: SAMPLERS[k] for k in names}}
     done = _load_cache(cache, protocol)
+    order = [(d, dy, r) for r in range(reps) for d in dims for dy in dys]
+    todo = [] if cached_only else [c for c in order[i_shard::k_shard] if f"{c[0]}-{c[1]}-{c[2]}" not in done]
+    results: dict[tuple[int, int, int], dict[str, dict]] = {}
+    for d, dy, r in order:
+        if f"{d}-{dy}-{r}" in done:
+            results[(d, dy, r)] = done[f"{d}-{dy}-{r}"]
+    for d, dy, r in tqdm(todo, desc="bench gmm (replicates)"):
+        results[(d, dy, r)] = mine = _run_replicate(d, dy, r, names, steps_list, n)
+        if cache is not None:
+            _append(cache, json.dumps({"key": f"{d}-{dy}-{r}", "protocol": protocol, "records": mine}) + "\n")
     rows = []
-    configs = [(d, dy) for d in dims for dy in dys]
-    total = len(configs) * reps
-    bar = tqdm(total=total, desc="bench gmm (replicates)")
-    for d, dy in configs:
-        res: dict[tuple[str, int], dict[str, list]] = {}
-        for r in range(reps):
-            key = f"{d}-{dy}-{r}"
-            if key in done:
-                for k, e in done[key].items():
+    for d in dims:
+        for dy in dys:
+            res: dict[tuple[str, int], dict[str, list]] = {}
+            for r in range(reps):
+                for k, e in results.get((d, dy, r), {}).items():
                     name, steps = k.split("|")
+                    acc = res.setdefault((name, int(steps)), {"sw": [], "tv": [], "time": [], "nfe": []})
                     for field, v in e.items():
-                        res.setdefault((name, int(steps)), {"sw": [], "tv": [], "time": [], "nfe": []})[field].append(v)
-                bar.update()
-                continue
-            mine: dict[str, dict] = {}
-            prior, problem, post = _replicate(d, dy, r)
-            exact = solve(problem, prior, method="exact", n_samples=n, seed=1).samples[:, 0]
-            w_post = post.weights
-            smax = 4 * float(prior.means.norm(dim=1).max()) + 10
-            D = Diffusion.from_denoiser(prior, 0.005, smax)
-
-            def record(key, x, t, nfe, res=res, exact=exact, w_post=w_post, mine=mine):
-                e = res.setdefault(key, {"sw": [], "tv": [], "time": [], "nfe": []})
-                ok = bool(torch.isfinite(x).all())
-                one = {"sw": sliced_wasserstein(x, exact, seed=7) if ok else math.nan,
-                       "tv": 0.5 * float((mode_fractions(x) - w_post).abs().sum()) if ok else math.nan,
-                       "time": t, "nfe": nfe}  # fmt: skip
-                for field, v in one.items():
-                    e[field].append(v)
-                mine[f"{key[0]}|{key[1]}"] = one
-
-            t0 = time.perf_counter()
-            x2 = solve(problem, prior, method="exact", n_samples=n, seed=2).samples[:, 0]
-            record(("exact", 0), x2, time.perf_counter() - t0, 0)
-            record(("prior", 0), prior.sample(n, 5, torch.float64), 0.0, 0)
-            for steps in steps_list:
-                for name in names:
-                    t0 = time.perf_counter()
-                    try:
-                        out = solve(problem, D, method=name, n_samples=n, seed=0, steps=steps, **SAMPLERS[name])
-                        x, nfe = out.samples[:, 0], out.diagnostics.nfe
-                    except (RuntimeError, ValueError) as err:  # a diverged run is a result, not a crash
-                        print(f"{name} d={d} d_y={dy} rep {r}: {err}")
-                        x, nfe = torch.full((n, d), math.nan, dtype=torch.float64), 0
-                    record((name, steps), x, time.perf_counter() - t0, nfe)
-            if cache is not None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                with cache.open("a") as f:
-                    f.write(json.dumps({"key": key, "protocol": protocol, "records": mine}) + "\n")
-            bar.update()
-        for (name, steps), e in res.items():
-            sw = torch.tensor(e["sw"], dtype=torch.float64)
-            tv = torch.tensor(e["tv"], dtype=torch.float64)
-            ok = torch.isfinite(sw)
-            m = float(sw[ok].mean()) if ok.any() else math.nan
-            ci = 1.96 * float(sw[ok].std()) / math.sqrt(int(ok.sum())) if int(ok.sum()) > 1 else math.nan
-            rows.append({
-                "sampler": name, "d": d, "d_y": dy, "steps": steps, "SW": m, "SW ci95": ci,
-                "mode TV": float(tv[ok].mean()) if ok.any() else math.nan, "failed": int((~ok).sum()),
-                "NFE": int(e["nfe"][0]), "time s": float(torch.tensor(e["time"]).mean()), "reps": len(e["sw"]),
-            })  # fmt: skip
-    bar.close()
+                        acc[field].append(v)
+            for (name, steps), e in res.items():
+                sw = torch.tensor(e["sw"], dtype=torch.float64)
+                tv = torch.tensor(e["tv"], dtype=torch.float64)
+                ok = torch.isfinite(sw)
+                m = float(sw[ok].mean()) if ok.any() else math.nan
+                ci = 1.96 * float(sw[ok].std()) / math.sqrt(int(ok.sum())) if int(ok.sum()) > 1 else math.nan
+                rows.append({
+                    "sampler": name, "d": d, "d_y": dy, "steps": steps, "SW": m, "SW ci95": ci,
+                    "mode TV": float(tv[ok].mean()) if ok.any() else math.nan, "failed": int((~ok).sum()),
+                    "NFE": int(e["nfe"][0]), "time s": float(torch.tensor(e["time"]).mean()),
+                    "reps": len(e["sw"]),
+                })  # fmt: skip
     return rows
 
 
@@ -171,8 +199,10 @@ def tables(rows: list[dict]) -> str:
         s = f"{r[key]:.2f}" + (f" ± {r[ci]:.2f}" if ci and math.isfinite(r[ci]) else "")
         return s + (f" ({r['failed']} failed)" if r["failed"] else "")
 
+    reps = "| replicates | | " + " | ".join(str(idx[("exact", 0, d, dy)]["reps"]) if ("exact", 0, d, dy) in idx
+                                       else "0" for d, dy in configs) + " |"  # fmt: skip
     for steps in steps_list:
-        out += [f"### Sliced Wasserstein to the exact posterior, {steps} steps", "", head, sep]
+        out += [f"### Sliced Wasserstein to the exact posterior, {steps} steps", "", head, sep, reps]
         for name in names:
             st = 0 if name in ("exact", "prior") else steps
             r0 = idx.get((name, st, *configs[0]))
