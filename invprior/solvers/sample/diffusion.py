@@ -544,14 +544,18 @@ def daps(
                     x0_hat = d if s_next == 0 else d + (s_next / s) * (x0_hat - d)
             r2 = sigma**2
             delta = step_size / (1.0 / r2 + L_y)
+            # x0 <- x0 - delta ((x0 - x0_hat) / r² + grad) + sqrt(2 delta) noise, written in place: with
+            # a cheap operator the inner loop is memory-bound, and the out-of-place form (five
+            # temporaries per step) was 3.5x slower at d = 800 in bench gmm. The Gaussian draws are
+            # float32 (3x faster than float64; ample precision for a noise term).
             x0 = x0_hat.clone()
-            # the inner loop's cost is mostly its Gaussian draws: drawn in float32 (3x faster than
-            # float64 here; ample precision for a noise term) and cast
-            noise_dtype = torch.float32 if x0.dtype == torch.float64 else x0.dtype
+            pull = x0_hat * (delta / r2)
+            noise = torch.empty(x0.shape, dtype=torch.float32 if x0.dtype == torch.float64 else x0.dtype,
+                                device=x0.device)  # fmt: skip
             for _ in range(langevin_steps):
                 gl = _data_grad(op, x0, y, s2y, n)
-                noise = torch.randn(x0.shape, generator=g, dtype=noise_dtype, device=x0.device).to(x0.dtype)
-                x0 = x0 - delta * ((x0 - x0_hat) / r2 + gl) + math.sqrt(2 * delta) * noise
+                torch.randn(x0.shape, generator=g, out=noise)
+                x0.mul_(1 - delta / r2).add_(pull).sub_(gl, alpha=delta).add_(noise, alpha=math.sqrt(2 * delta))
             nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 0.0
             x = x0 + nxt * torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device) if nxt > 0 else x0
             pb.update()
