@@ -356,7 +356,7 @@ def bench_gmm_cmd(
     out: Path = typer.Option(Path("docs/results"), help="Folder for gmm.md / gmm.json (or a file stem with --tag)."),
     tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
     cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
-    shard: str = typer.Option("0/1", help="i/k: run every k-th missing replicate, from the i-th (to split work)."),
+    shard: str = typer.Option("0/1", help="i/k: run replicates i, i+k, i+2k... of the order (k processes, one cache)."),
     cached_only: bool = typer.Option(False, "--cached-only", help="Run nothing: tabulate the replicates in --cache."),
 ) -> None:
     """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
@@ -364,8 +364,10 @@ def bench_gmm_cmd(
 
     try:
         i, k = (int(v) for v in shard.split("/"))
+        if not 0 <= i < k:
+            raise ValueError
     except ValueError:
-        raise typer.BadParameter(f"--shard takes i/k (e.g. 0/2), got {shard!r}") from None
+        raise typer.BadParameter(f"--shard takes i/k with 0 <= i < k (e.g. 0/2), got {shard!r}") from None
     if cached_only and cache is None:
         raise typer.BadParameter("--cached-only needs --cache")
     t0 = time.perf_counter()
