@@ -74,3 +74,13 @@ def test_demo_runs_small(tmp_path):
     assert "reconstructions.png" in report and "PSNR" in report and "TV (fista)" in report and "MYULA" in report
     for fig in ("reconstructions.png", "gmm_posterior.png", "convergence.png"):
         assert (tmp_path / "demo" / fig).exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--shard", "2/2"], "--shard takes i/k"), (["--shard", "x"], "--shard takes i/k"),
+     (["--cached-only"], "--cached-only needs --cache")],
+)  # fmt: skip
+def test_bench_gmm_bad_options_get_one_clear_error(args, message):
+    r = runner.invoke(app, ["bench", "gmm", *args])
+    assert r.exit_code == 2 and message in " ".join(r.output.split()) and "Traceback" not in r.output
