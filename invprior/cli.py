@@ -345,6 +345,18 @@ def bench_zoo_cmd(
     typer.echo(f"wrote {out / 'zoo.md'}")
 
 
+def _gmm_cache_line(rows: list[dict], cache: Path | None) -> list[str]:
+    """Where a cached table's replicates come from and what they cost when they ran."""
+    if cache is None:
+        return []
+    hours = sum(r["time s"] * r["reps"] for r in rows) / 3600
+    return [
+        f"Replicates read from (and appended to) `{cache}`; the sampler runs in these tables took "
+        f"{hours:.1f} CPU-hours when they ran. Wall times are those recorded then: the cache key does "
+        "not see code changes that keep the samples, so after a speed-up the times mix versions.", "",
+    ]  # fmt: skip
+
+
 @bench_app.command("gmm")
 def bench_gmm_cmd(
     dims: list[int] = typer.Option([8, 80, 800], "--d", help="Dimensions d (even)."),
@@ -378,6 +390,7 @@ def bench_gmm_cmd(
     md = [
         "# Diffusion samplers against the exact Gaussian-mixture posterior", "",
         f"Command: `{cmd}` ({time.perf_counter() - t0:.0f} s on this 2-core CPU).", "",
+        *_gmm_cache_line(rows, cache),
         (bench_gmm.__doc__ or "").strip(), "",
         bench_gmm.tables(rows),
     ]  # fmt: skip

@@ -84,3 +84,19 @@ def test_demo_runs_small(tmp_path):
 def test_bench_gmm_bad_options_get_one_clear_error(args, message):
     r = runner.invoke(app, ["bench", "gmm", *args])
     assert r.exit_code == 2 and message in " ".join(r.output.split()) and "Traceback" not in r.output
+
+
+def test_bench_gmm_cached_only_writes_the_table_and_says_where_it_came_from(tmp_path):
+    from invprior.eval import bench_gmm
+
+    cache = tmp_path / "gmm.jsonl"
+    bench_gmm.run(dims=(8,), dys=(1,), reps=2, steps_list=(10,), n=100, samplers=["ddrm"], cache=cache)
+    args = ["bench", "gmm", "--d", "8", "--dy", "1", "--reps", "2", "--steps", "10", "--samples", "100",
+            "--sampler", "ddrm", "--cache", str(cache), "--cached-only",
+            "--out", str(tmp_path), "--tag", "t"]  # fmt: skip
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "gmm-t.md").read_text()
+    assert f"Replicates read from (and appended to) `{cache}`" in md and "CPU-hours" in md
+    assert "| replicates | | 2 |" in md and "| ddrm | 10 |" in md
+    assert len(cache.read_text().splitlines()) == 2  # nothing was run
