@@ -351,9 +351,10 @@ def _gmm_cache_line(rows: list[dict], cache: Path | None) -> list[str]:
         return []
     hours = sum(r["time s"] * r["reps"] for r in rows) / 3600
     return [
-        f"Replicates read from (and appended to) `{cache}`; the sampler runs in these tables took "
-        f"{hours:.1f} CPU-hours when they ran. Wall times are those recorded then: the cache key does "
-        "not see code changes that keep the samples, so after a speed-up the times mix versions.", "",
+        f"Replicates cached in `{cache}` (each run appends what it finishes, the next reuses it); the "
+        f"sampler runs in these tables took {hours:.1f} hours of wall time when they ran. Times are those "
+        "recorded then: the cache key does not see code changes that keep the samples, so after a "
+        "speed-up they mix versions.", "",
     ]  # fmt: skip
 
 

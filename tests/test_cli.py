@@ -97,6 +97,6 @@ def test_bench_gmm_cached_only_writes_the_table_and_says_where_it_came_from(tmp_
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     md = (tmp_path / "gmm-t.md").read_text()
-    assert f"Replicates read from (and appended to) `{cache}`" in md and "CPU-hours" in md
+    assert f"Replicates cached in `{cache}`" in md and "hours of wall time" in md
     assert "| replicates | | 2 |" in md and "| ddrm | 10 |" in md
     assert len(cache.read_text().splitlines()) == 2  # nothing was run
