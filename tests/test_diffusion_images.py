@@ -40,16 +40,9 @@ def test_each_sampler_beats_the_back_projection_with_the_shipped_prior(shapes_pr
 
 
 @pytest.fixture(scope="module")
-def diffusers_prior(tmp_path_factory):
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(
-        sample_size=8, in_channels=1, out_channels=1, layers_per_block=1, block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
-    ).eval()  # fmt: skip
+def diffusers_prior(tmp_path_factory, tiny_diffusers_checkpoint):
     folder = tmp_path_factory.mktemp("ddpm")
-    unet.save_pretrained(folder / "unet", safe_serialization=True)
-    diffusers.DDPMScheduler(num_train_timesteps=100).save_pretrained(folder / "scheduler")
+    tiny_diffusers_checkpoint(folder)
     return ip.priors.Diffusion.from_diffusers(folder)
 
 

@@ -123,16 +123,8 @@ def test_alphas_cumprod_match_diffusers(schedule):
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
-def test_from_diffusers_matches_a_direct_computation(tmp_path, prediction):
-    diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(
-        sample_size=8, in_channels=1, out_channels=1, layers_per_block=1, block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
-    ).eval()  # fmt: skip
-    sched = diffusers.DDPMScheduler(num_train_timesteps=100, beta_schedule="linear", prediction_type=prediction)
-    unet.save_pretrained(tmp_path / "unet", safe_serialization=True)
-    sched.save_pretrained(tmp_path / "scheduler")
+def test_from_diffusers_matches_a_direct_computation(tmp_path, prediction, tiny_diffusers_checkpoint):
+    unet, sched = tiny_diffusers_checkpoint(tmp_path, prediction)
     prior = ip.priors.Diffusion.from_diffusers(tmp_path)
     assert prior.shape == (1, 8, 8)
     x = torch.rand(2, 1, 8, 8)
