@@ -541,7 +541,9 @@ _KIND_HELP = {
 
 def _train_kind(kind: str):
     def cmd(
-        data: str = typer.Option("shapes", help="Dataset: shapes or digits (train split; val split for the log)."),
+        data: str = typer.Option(
+            "shapes", help="Dataset: shapes, digits or natural (64x64 crops); train split, val split for the log."
+        ),
         out: Path = typer.Option(
             None, help="Run folder (checkpoint, log.csv; resumes if present). Default: runs/train-KIND-DATA."
         ),
@@ -558,11 +560,12 @@ def _train_kind(kind: str):
     ) -> None:
         import torch
 
+        from .data.datasets import DATASETS
         from .models.tasks import KIND_DEFAULTS, make_task
         from .models.training import TrainConfig, fit
 
-        if data not in ("shapes", "digits"):
-            raise InvpriorError(f"--data must be shapes or digits, got {data!r}")
+        if data not in DATASETS:
+            raise InvpriorError(f"--data must be one of {', '.join(DATASETS)}, got {data!r}")
         if threads > 0:
             torch.set_num_threads(threads)
         opts = {}
@@ -577,7 +580,7 @@ def _train_kind(kind: str):
         d = KIND_DEFAULTS[kind]
         cfg = TrainConfig(
             kind=kind, data=data, steps=steps or d["steps"], batch=batch, lr=lr or d["lr"], ema=d.get("ema", 0.0),
-            seed=seed, bf16=bf16, flip=(data == "shapes"), options=opts,
+            seed=seed, bf16=bf16, flip=(data != "digits"), options=opts,
         )  # fmt: skip
         out = out or Path(f"runs/train-{kind}-{data}")
         path = fit(make_task(cfg), cfg, out, export)

@@ -5,6 +5,10 @@
   loader imports TensorFlow and is never used), de-duplicated, then split 80/10/10.
 - ``"digits"``: digits rendered from the fonts matplotlib ships, with random affine and elastic
   distortions and stroke-width changes (MNIST-like); each split has its own seed.
+- ``"natural"``: 64x64 grey crops of the natural test-image collection (``ip.data.images``): the
+  train split's images give the train crops, the val split's the val crops and the test split's the
+  test crops, so no crop of a test photograph is ever trained on. Crops are drawn at scales 1, 3/4
+  and 1/2, with random 90° rotations, flips and a mild contrast/brightness jitter (fixed seeds).
 
 The cache lives in ``$INVPRIOR_CACHE`` (default ``~/.cache/invprior``); files are written atomically.
 """
@@ -29,10 +33,13 @@ from .._checks import InvpriorError
 __all__ = ["DATASETS", "cache_dir", "dataset", "restricted_unpickle"]
 
 Split = Literal["train", "val", "test"]
-DATASETS = ("shapes", "digits")
+DATASETS = ("shapes", "digits", "natural")
 _DIGIT_COUNTS = {"train": 12000, "val": 1000, "test": 1000}
 _DIGIT_SEEDS = {"train": 11, "val": 12, "test": 13}
 _VERSION = 1
+_NATURAL_COUNTS = {"train": 24000, "val": 1000, "test": 1000}
+_NATURAL_SEEDS = {"train": 21, "val": 22, "test": 23}
+NATURAL_CROP = 64
 
 
 def cache_dir() -> Path:
@@ -232,10 +239,55 @@ def _build_digits() -> dict[str, np.ndarray]:
     return out
 
 
+# ----- natural-image crops --------------------------------------------------------------------
+def _natural_crops(split: Split, n: int, seed: int, p: int = NATURAL_CROP) -> np.ndarray:
+    """``n`` augmented ``p x p`` uint8 crops of the grey images of one split (see the module docstring)."""
+    import torch.nn.functional as F
+
+    from .images import image, image_names
+
+    g = torch.Generator().manual_seed(seed)
+    pool = []
+    for name in image_names(split):
+        x = image(name, size=None)  # (1, 1, H, W) grey in [0, 1]
+        for s in (1.0, 0.75, 0.5):
+            h, w = int(x.shape[-2] * s), int(x.shape[-1] * s)
+            if min(h, w) >= p:
+                pool.append(x if s == 1.0 else F.interpolate(x, size=(h, w), mode="area"))
+    if not pool:
+        raise InvpriorError(f"no {split} image is at least {p} pixels on a side")
+    weights = torch.tensor([float(t.shape[-2] * t.shape[-1]) ** 0.5 for t in pool])  # larger images: more crops
+    which = torch.multinomial(weights, n, replacement=True, generator=g)
+    out = np.empty((n, p, p), dtype=np.uint8)
+    for k, i in enumerate(which.tolist()):
+        x = pool[i][0, 0]
+        h, w = x.shape
+        r = int(torch.randint(0, h - p + 1, (1,), generator=g))
+        c = int(torch.randint(0, w - p + 1, (1,), generator=g))
+        crop = torch.rot90(x[r : r + p, c : c + p], int(torch.randint(0, 4, (1,), generator=g)))
+        if bool(torch.randint(0, 2, (1,), generator=g)):
+            crop = crop.flip(-1)
+        a = 0.8 + 0.2 * float(torch.rand((), generator=g))  # contrast in [0.8, 1]
+        b = (1 - a) * float(torch.rand((), generator=g))  # brightness: stays inside [0, 1]
+        out[k] = ((a * crop + b).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return out
+
+
+def _build_natural() -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for split, n in _NATURAL_COUNTS.items():
+        out[f"{split}_x"] = _natural_crops(split, n, _NATURAL_SEEDS[split])  # type: ignore[arg-type]
+        out[f"{split}_y"] = np.zeros(n, dtype=np.int64)
+    return out
+
+
+_BUILDERS = {"shapes": _build_shapes, "digits": _build_digits, "natural": _build_natural}
+
+
 def _load_cached(name: str) -> dict[str, np.ndarray]:
     path = cache_dir() / f"{name}-v{_VERSION}.npz"
     if not path.exists():
-        arrays = _build_shapes() if name == "shapes" else _build_digits()
+        arrays = _BUILDERS[name]()
         _atomic_save_npz(path, **arrays)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -246,9 +298,10 @@ def _load_cached(name: str) -> dict[str, np.ndarray]:
 
 
 def dataset(
-    name: Literal["shapes", "digits"], split: Split = "train", *, with_labels: bool = False
+    name: Literal["shapes", "digits", "natural"], split: Split = "train", *, with_labels: bool = False
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """A dataset split as ``(N, 1, 28, 28)`` float32 in [0, 1] (and ``(N,)`` int64 labels if asked).
+    """A dataset split as ``(N, 1, 28, 28)`` float32 in [0, 1] (``(N, 1, 64, 64)`` for ``"natural"``),
+    and ``(N,)`` int64 labels if asked (all 0 for ``"natural"``, which has no classes).
 
     The first call builds and caches the data (a few seconds); later calls read the cache.
     """
