@@ -110,8 +110,14 @@ def solve_cmd(
     method: str = typer.Option("tikhonov", help="A registered method (see `invprior methods`)."),
     seed: int = typer.Option(0, help="Seed of the simulated noise and of the solver."),
     out: Path = typer.Option(None, help="Output folder (default runs/<image>-<operator>-<method>)."),
+    overwrite: bool = typer.Option(
+        False, help="Write into an existing folder that is not an invprior result (only the result's files)."
+    ),
 ) -> None:
-    """Simulate a measurement of an image, reconstruct it, and write images, arrays and a report."""
+    """Simulate a measurement of an image, reconstruct it, and write images, arrays and a report.
+
+    The output folder is never wiped: an existing folder that is not an invprior result is refused
+    unless --overwrite, and even then only the result's own files are written."""
     import invprior as ip
 
     from ._io import save_png
@@ -156,20 +162,7 @@ def solve_cmd(
                 "time s": float("nan"),
             }
         )
-    folder = result.save(
-        out,
-        extra={
-            "image": name,
-            "operator": desc,
-            "noise": sigma,
-            "prior": repr(pr),
-            "metrics": metrics,
-            "command": _command(),
-        },
-    )
-    save_png(x[0], folder / "truth.png")
     y_img, y_title = measurement_image(problem)
-    save_png(y_img, folder / "measurement.png")
     report = [
         f"# {name}: {desc}, noise {sigma:g}",
         "",
@@ -183,7 +176,29 @@ def solve_cmd(
         "",
         markdown_table(rows),
     ]
-    (folder / "report.md").write_text("\n".join(report))
+
+    def extra_files(tmp: Path) -> None:
+        save_png(x[0], tmp / "truth.png")
+        save_png(y_img, tmp / "measurement.png")
+        (tmp / "report.md").write_text("\n".join(report))
+
+    try:
+        folder = result.save(
+            out,
+            extra={
+                "image": name,
+                "operator": desc,
+                "noise": sigma,
+                "prior": repr(pr),
+                "metrics": metrics,
+                "command": _command(),
+            },
+            overwrite=overwrite,
+            extra_files=extra_files,
+        )
+    except InvpriorError as e:
+        _fail(str(e))
+        return
     typer.echo(markdown_table(rows))
     typer.echo(f"wrote {folder}")
 
@@ -193,18 +208,23 @@ def demo_cmd(
     out: Path = typer.Option(Path("demo-out"), help="Output folder for the report, figures and runs."),
     size: int = typer.Option(128, help="Image size of the demo reconstructions."),
     seed: int = typer.Option(0, help="Seed of the simulated measurements."),
+    overwrite: bool = typer.Option(
+        False, help="Write into an existing folder that is not an invprior output (only the demo's files)."
+    ),
 ) -> None:
     """Reconstruct held-out test images (deblurring, inpainting, MRI, CT) and sample an exact posterior.
 
     Writes report.md with an image grid, a metrics table, a convergence plot and a posterior plot.
     """
+    from ._io import check_writable_result_folder
     from .eval.demo import DEMO_CASES, run_demo
     from .eval.report import markdown_table, write_demo_report
 
+    check_writable_result_folder(out, overwrite)  # before the work, not after
     t0 = time.perf_counter()
     with tqdm(total=len(DEMO_CASES) + 1, desc="demo") as bar:
         demo = run_demo(size=size, seed=seed, progress=lambda name: (bar.set_postfix_str(name), bar.update()))
-    report = write_demo_report(out, demo, _command(), size)
+    report = write_demo_report(out, demo, _command(), size, overwrite=overwrite)
     typer.echo(markdown_table([m for r in demo.rows for m in r.metrics]))
     typer.echo(f"demo finished in {time.perf_counter() - t0:.1f} s; report: {report}")
 

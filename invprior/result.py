@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from ._checks import InvpriorError
-from ._io import atomic_folder, save_png
+from ._io import result_folder_read, result_folder_write, save_png
 
 __all__ = ["Diagnostics", "Result"]
 
@@ -91,10 +92,21 @@ class Result:
             "diagnostics": self.diagnostics.to_dict(),
         }
 
-    def save(self, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        folder: str | Path,
+        extra: dict[str, Any] | None = None,
+        *,
+        overwrite: bool = False,
+        extra_files: Callable[[Path], None] | None = None,
+    ) -> Path:
         """Write ``mean.npy``, ``samples.npy``, ``std.npy``, PNGs (images only) and ``summary.json``.
 
-        The folder appears complete or not at all (written to a temporary sibling, then renamed).
+        Safe and atomic (``invprior._io``): a folder that exists and is not an invprior result is
+        refused unless ``overwrite=True``, and even then only the result's own files are replaced;
+        an existing file at ``folder`` is an error. Readers (``Result.load``) see the old result or
+        the new one, never a mix, also with concurrent writers or a save killed half-way.
+        ``extra_files(tmp)`` may add more files (a report, figures) to the same atomic write.
         """
         summary = self.summary()
         if extra:
@@ -117,28 +129,31 @@ class Result:
                     if self.n_samples > 1:
                         for i in range(min(self.n_samples, _MAX_SAMPLE_PNGS)):
                             save_png(self.samples[i, b], tmp / f"sample{suffix}_{i}.png")
+            if extra_files is not None:
+                extra_files(tmp)
             (tmp / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
 
-        return atomic_folder(folder, write)
+        return result_folder_write(folder, write, overwrite=overwrite)
 
     @classmethod
     def load(cls, folder: str | Path) -> Result:
-        """Read a folder written by ``save`` (arrays with ``allow_pickle=False``)."""
-        folder = Path(folder)
-        try:
-            summary = json.loads((folder / "summary.json").read_text())
-            samples = torch.from_numpy(np.load(folder / "samples.npy", allow_pickle=False))
-            mean = torch.from_numpy(np.load(folder / "mean.npy", allow_pickle=False))
-            std = (
-                torch.from_numpy(np.load(folder / "std.npy", allow_pickle=False))
-                if (folder / "std.npy").exists()
-                else None
-            )
-        except (OSError, ValueError, json.JSONDecodeError) as e:
-            raise InvpriorError(f"{folder} is not a readable result folder: {e}") from e
-        d = summary.get("diagnostics", {})
-        diag = Diagnostics(**{k: v for k, v in d.items() if k in Diagnostics.__dataclass_fields__})
-        return cls(samples, mean, std, diag, summary.get("method", ""))
+        """Read a folder written by ``save`` (arrays with ``allow_pickle=False``), under a shared lock
+        so that a concurrent save is seen whole or not at all."""
+
+        def read(folder: Path, marker: dict[str, Any] | None) -> Result:
+            files = set(marker["files"]) if marker is not None else {p.name for p in folder.iterdir()}
+            try:
+                summary = json.loads((folder / "summary.json").read_text())
+                samples = torch.from_numpy(np.load(folder / "samples.npy", allow_pickle=False))
+                mean = torch.from_numpy(np.load(folder / "mean.npy", allow_pickle=False))
+                std = torch.from_numpy(np.load(folder / "std.npy", allow_pickle=False)) if "std.npy" in files else None
+            except (OSError, ValueError, json.JSONDecodeError) as e:
+                raise InvpriorError(f"{folder} is not a readable result folder: {e}") from e
+            d = summary.get("diagnostics", {})
+            diag = Diagnostics(**{k: v for k, v in d.items() if k in Diagnostics.__dataclass_fields__})
+            return cls(samples, mean, std, diag, summary.get("method", ""))
+
+        return result_folder_read(folder, read)
 
 
 def _jsonable(o: Any) -> Any:

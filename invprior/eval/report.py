@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .._io import result_folder_write
 from ..operators import CT, MRI, Blur, Identity, Inpainting, LinearOperator, PhaseRetrieval, Problem, SuperResolution
 
 __all__ = ["Panel", "ReportRow", "markdown_table", "measurement_image", "normalise", "save_grid"]
@@ -167,10 +168,14 @@ def save_gmm_figure(g: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-def write_demo_report(folder: str | Path, demo, command: str, size: int) -> Path:
-    """Write the demo's figures, per-run result folders and ``report.md`` into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def write_demo_report(folder: str | Path, demo, command: str, size: int, overwrite: bool = False) -> Path:
+    """Write the demo's figures, per-run result folders and ``report.md`` into ``folder``, as one
+    safe, atomic result write (an existing folder that is not an invprior output is refused unless
+    ``overwrite``; see ``invprior._io``)."""
+    return result_folder_write(folder, lambda tmp: _write_demo(tmp, demo, command, size), overwrite) / "report.md"
+
+
+def _write_demo(folder: Path, demo, command: str, size: int) -> None:
     save_grid(demo.rows, folder / "reconstructions.png")
     if demo.traces:
         save_convergence(demo.traces, folder / "convergence.png")
@@ -220,4 +225,3 @@ def write_demo_report(folder: str | Path, demo, command: str, size: int) -> Path
         "",
     ]
     (folder / "report.md").write_text("\n".join(lines))
-    return folder / "report.md"
