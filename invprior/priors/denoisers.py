@@ -172,21 +172,16 @@ class LearnedDenoiser(Denoiser):
 
     @classmethod
     def load(cls, path: str | Path) -> LearnedDenoiser:
+        """Load ``DenoiserUNet`` weights, verified like every zoo file (``ip.zoo.load_file``)."""
         from ..models.checkpoint import load_weights
-        from ..models.denoiser_net import DenoiserUNet
+        from ..zoo import load_file
 
-        tensors, meta = load_weights(path)
+        _, meta = load_weights(path)
         if meta.get("architecture") != "DenoiserUNet":
             raise InvpriorError(
                 f"{path} does not hold DenoiserUNet weights (architecture={meta.get('architecture')!r})"
             )
-        cfg = meta["config"]
-        model = DenoiserUNet(cfg["channels"], tuple(cfg["widths"]), cfg["blocks"])
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as e:
-            raise InvpriorError(f"{path}: the weights do not match the architecture: {e}") from e
-        return cls(model, Path(path).stem, meta)
+        return load_file(path)
 
     @classmethod
     def pretrained(cls, name: str = "denoiser-natural") -> LearnedDenoiser:
