@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import torch
 
 __all__ = [
     "InvpriorError",
+    "NonFiniteResultError",
+    "available_memory",
+    "check_dtype",
     "check_finite",
     "check_image_range",
+    "check_memory",
     "check_shape",
     "make_generator",
     "normalize_image_shape",
@@ -16,6 +23,10 @@ __all__ = [
 
 class InvpriorError(ValueError):
     """Raised for bad input at a public boundary (shape, range, NaN, unmet method needs)."""
+
+
+class NonFiniteResultError(InvpriorError):
+    """A method produced NaN or Inf values (the message names the method and, where known, the step)."""
 
 
 def check_shape(t: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
@@ -46,15 +57,76 @@ def check_image_range(x: torch.Tensor, what: str, tol: float = 1e-6) -> None:
 
 
 def normalize_image_shape(shape: tuple[int, ...] | torch.Size) -> tuple[int, int, int]:
-    """Accept (H, W), (C, H, W) or (B, C, H, W) and return (C, H, W)."""
-    shape = tuple(int(s) for s in shape)
+    """Accept (H, W), (C, H, W) or (B, C, H, W) and return (C, H, W) (positive sizes that fit in memory)."""
+    try:
+        shape = tuple(_whole(s) for s in shape)
+    except (TypeError, ValueError):
+        raise InvpriorError(f"an image shape is a tuple of whole numbers, got {shape!r}") from None
     if len(shape) == 2:
-        return (1, *shape)
-    if len(shape) == 3:
-        return shape  # type: ignore[return-value]
-    if len(shape) == 4:
-        return shape[1:]  # type: ignore[return-value]
-    raise InvpriorError(f"an image shape must be (H, W), (C, H, W) or (B, C, H, W), got {shape}")
+        out = (1, *shape)
+    elif len(shape) == 3:
+        out = shape
+    elif len(shape) == 4:
+        out = shape[1:]
+    else:
+        raise InvpriorError(f"an image shape must be (H, W), (C, H, W) or (B, C, H, W), got {shape}")
+    if min(out) < 1:
+        raise InvpriorError(f"an image shape needs sizes >= 1, got {shape}")
+    check_memory(8 * math.prod(out), f"an image of shape {out}", "use a smaller image")
+    return out  # type: ignore[return-value]
+
+
+def _whole(v) -> int:
+    if isinstance(v, bool) or int(v) != v:
+        raise ValueError(v)
+    return int(v)
+
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16, torch.complex32)
+
+
+def check_dtype(t: torch.Tensor, what: str) -> None:
+    """invprior computes in float32/float64 (complex64/128 for complex data): half precision is refused."""
+    if t.dtype in _LOW_PRECISION:
+        raise InvpriorError(
+            f"{what} has dtype {t.dtype}; invprior computes in float32 or float64 (pass {what}.float()): "
+            "half precision loses the accuracy that data terms and step sizes need"
+        )
+    if not (t.is_floating_point() or t.is_complex()):
+        raise InvpriorError(f"{what} has dtype {t.dtype}; expected float32 or float64 (integer images: divide by 255)")
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable`` on Linux, else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 1 << 62
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Refuse, before allocating, work whose estimated memory exceeds what the machine has."""
+    avail = available_memory()
+    if nbytes > avail:
+        raise InvpriorError(
+            f"{what} would need about {_fmt_bytes(nbytes)} of memory (an estimate) but {_fmt_bytes(avail)} "
+            f"is available: {fix}"
+        )
 
 
 def make_generator(seed: int | torch.Generator | None, device: torch.device | str = "cpu") -> torch.Generator:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import InvpriorError, check_finite, check_image_range, check_shape, make_generator
+from .._checks import InvpriorError, check_dtype, check_finite, check_image_range, check_shape, make_generator
 from .base import LinearOperator, Operator
 from .noise import GaussianNoise, Noise
 
@@ -31,6 +31,9 @@ class Problem:
         if not isinstance(self.noise, Noise):
             raise InvpriorError(f"noise must be GaussianNoise or PoissonNoise, got {type(self.noise).__name__}")
         check_shape(self.y, self.operator.out_shape, f"y (the measurement of {self.operator.name})")
+        if self.y.shape[0] == 0:
+            raise InvpriorError("y is an empty batch (0 measurements); give at least one")
+        check_dtype(self.y, "y")
         check_finite(self.y, "y")
         if self.y.is_complex() != self.operator.complex_output:
             kind = "complex" if self.operator.complex_output else "real"
@@ -106,6 +109,9 @@ def simulate(
     if not isinstance(A, Operator):
         raise InvpriorError(f"A must be an invprior Operator, got {type(A).__name__}")
     check_shape(x, A.in_shape, f"x (the input of {A.name})")
+    if x.shape[0] == 0:
+        raise InvpriorError("x is an empty batch (0 images); give at least one")
+    check_dtype(x, "x")
     if check_range is None:
         check_range = len(A.in_shape) == 3
     if check_range:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Literal
 
 import torch
@@ -27,8 +28,11 @@ Weight = float | Literal["auto"]
 def _check_weight(weight: Weight) -> float | str:
     if weight == "auto":
         return "auto"
-    if isinstance(weight, str) or not float(weight) >= 0:
-        raise InvpriorError(f"a regulariser weight must be a number >= 0 or 'auto', got {weight!r}")
+    if isinstance(weight, (str, bool)) or not isinstance(weight, numbers.Real) or not 0 < float(weight) < math.inf:
+        raise InvpriorError(
+            f"weight must be a finite number > 0 or 'auto', got {weight!r} "
+            "(a zero weight leaves an ill-posed problem without a prior: use a small weight instead)"
+        )
     return float(weight)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from .._checks import InvpriorError
+from .._checks import InvpriorError, NonFiniteResultError
 from ..operators import GaussianNoise, LinearOperator, Problem
 
 __all__ = [
+    "Progress",
     "bar",
     "data_lipschitz",
     "initial_estimate",
@@ -88,5 +89,33 @@ def rel_change(x_new: torch.Tensor, x_old: torch.Tensor) -> float:
     return float((num / den).max())
 
 
-def bar(total: int, desc: str, progress: bool) -> tqdm:
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
+class Progress:
+    """A solver loop's progress bar and watchdog: ``update(x)`` counts a step and, given the iterate,
+    stops the run at the first step whose values are NaN or Inf (an error naming the method and the
+    step, instead of a NaN result at the end)."""
+
+    def __init__(self, total: int, desc: str, progress: bool):
+        self.desc, self.total, self.n = desc, total, 0
+        self._bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+    def update(self, x: torch.Tensor | None = None) -> None:
+        self.n += 1
+        self._bar.update()
+        if x is not None and not bool(torch.isfinite(x).all()):
+            raise NonFiniteResultError(
+                f"{self.desc} produced NaN or Inf values at step {self.n} of {self.total}; the step size may be "
+                "too large for this problem, or the prior/operator returned non-finite values"
+            )
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        self._bar.set_postfix(*args, **kwargs)
+
+
+def bar(total: int, desc: str, progress: bool) -> Progress:
+    return Progress(total, desc, progress)

@@ -31,11 +31,13 @@ def discrepancy_weight(
     lo: float = 1e-2,
     hi: float = 1e6,
     iters: int = 12,
-) -> tuple[float, list[tuple[float, float]]]:
-    """The weight ``w`` in ``[lo, hi]`` with ``chi2(x̂_w) ≈ target``; returns ``(w, [(w, chi2), ...])``.
+) -> tuple[float, list[tuple[float, float]], str | None]:
+    """The weight ``w`` in ``[lo, hi]`` with ``chi2(x̂_w) ≈ target``; returns
+    ``(w, [(w, chi2), ...], bound)``.
 
     ``run(prior_with_weight)`` returns the estimate for a prior. If even ``lo`` under-fits or
-    ``hi`` over-fits, the bound is returned (and the trace shows it).
+    ``hi`` over-fits, that bound is returned with ``bound`` = ``"lower"`` / ``"upper"`` (else None);
+    ``ip.solve`` turns it into a warning and ``diagnostics.extra["auto_at_bound"]``.
     """
     if not isinstance(problem.noise, GaussianNoise) or not problem.noise.sigma > 0:
         raise InvpriorError("weight='auto' uses the discrepancy principle, which needs Gaussian noise with sigma > 0")
@@ -53,9 +55,9 @@ def discrepancy_weight(
     grid = [a + (b - a) * i / 6 for i in range(7)]
     vals = [chi2(g) for g in grid]
     if vals[0] >= 0:
-        return math.exp(a), trace
+        return math.exp(a), trace, "lower"
     if vals[-1] <= 0:
-        return math.exp(b), trace
+        return math.exp(b), trace, "upper"
     i = next(k for k in range(1, 7) if vals[k] > 0)
     a, b = grid[i - 1], grid[i]
     for _ in range(iters - 7):
@@ -66,4 +68,4 @@ def discrepancy_weight(
             a = m
     # the last evaluated point closest to the target
     w, _ = min(trace, key=lambda t: abs(t[1] - target))
-    return w, trace
+    return w, trace, None

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import inspect
+import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from .._checks import InvpriorError
+from .._checks import InvpriorError, NonFiniteResultError
 from ..operators import GaussianNoise, LinearOperator, Problem
 from ..result import Result
+from .validate import check_options
 
-__all__ = ["NEEDS", "Method", "get", "methods", "register", "solve"]
+__all__ = ["NEEDS", "AutoWeightWarning", "Method", "NonFiniteResultError", "get", "methods", "register", "solve"]
+
+
+class AutoWeightWarning(UserWarning):
+    """``weight="auto"`` ended at a bound of its search range without reaching chi2 = 1."""
+
+
+def _check_result(name: str, result: Result) -> None:
+    """A result with non-finite values is an error, never a returned NaN."""
+    if bool(torch.isfinite(result.samples).all()):
+        return
+    trace = result.diagnostics.loss_trace
+    bad = next((i for i, v in enumerate(trace) if not math.isfinite(v)), None)
+    where = f" from step {bad + 1} of {len(trace)} on" if bad is not None else ""
+    frac = float((~torch.isfinite(result.samples)).float().mean())
+    raise NonFiniteResultError(
+        f"{name} produced NaN or Inf values{where} ({frac:.0%} of the output); the step size may be too large "
+        "for this problem, or the prior/operator returned non-finite values"
+    )
 
 
 def _op(problem: Problem) -> str:
@@ -71,6 +92,13 @@ def _need_regulariser(problem: Problem, prior) -> str | None:
 
 
 def _need_smooth(problem: Problem, prior) -> str | None:
+    from ..priors.diffusion import Diffusion
+
+    if isinstance(prior, Diffusion):
+        return (
+            "a Diffusion prior has a score only for sigma > 0, not the log-density gradient these methods "
+            "need (use a diffusion sampler: dps, pigdm, ddrm, ddnm, diffpir, mm, reddiff, daps, ald)"
+        )
     if hasattr(prior, "grad") and getattr(prior, "smooth", False):
         return None
     if hasattr(prior, "score"):
@@ -244,6 +272,7 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     if unknown:
         opts = ", ".join(f"{k}={v!r}" for k, v in allowed.items())
         raise InvpriorError(f"{m.name} has no option(s) {', '.join(unknown)}; its options are: {opts}")
+    check_options(m.name, m.family, problem, prior, options, allowed)
     evals0 = problem.operator.evals
     t0 = time.perf_counter()
     auto = None
@@ -253,10 +282,20 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
         from .auto import discrepancy_weight
 
         quiet = {k: v for k, v in options.items() if k != "progress"}
-        w, trace = discrepancy_weight(problem, prior, lambda pr: m.fn(problem, pr, **quiet).mean)
+        w, trace, bound = discrepancy_weight(problem, prior, lambda pr: m.fn(problem, pr, **quiet).mean)
         prior = prior.with_weight(w)
-        auto = {"auto_weight": w, "auto_trace": [[a, b] for a, b in trace], "auto_rule": "discrepancy chi2 = 1"}
+        auto = {"auto_weight": w, "auto_trace": [[a, b] for a, b in trace], "auto_rule": "discrepancy chi2 = 1",
+                "auto_at_bound": bound}  # fmt: skip
+        if bound is not None:
+            warnings.warn(
+                f"weight='auto' could not reach chi2 = 1 with {m.name}: it stopped at the {bound} bound "
+                f"w = {w:g} (chi2 {trace[0 if bound == 'lower' else -1][1]:.3g} there); the data may be "
+                "fitted better or worse than the noise level allows at any weight: check the noise level",
+                AutoWeightWarning,
+                stacklevel=2,
+            )
     result = m.fn(problem, prior, **options)
+    _check_result(m.name, result)
     if auto is not None:
         result.diagnostics.extra.update(auto)
     result.diagnostics.wall_time = time.perf_counter() - t0

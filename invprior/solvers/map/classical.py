@@ -61,7 +61,7 @@ def gradient_descent(
             change = rel_change(x_new, x)
             x = x_new
             trace.append(float(_F(problem, prior, x).sum()))
-            pb.update()
+            pb.update(x)
             if change < tol:
                 break
     diag.iterations, diag.converged, diag.loss_trace = len(trace) - 1, change < tol, trace
@@ -101,7 +101,7 @@ def _proximal_gradient(problem, prior, *, steps, tol, x0, momentum: bool, progre
             change = rel_change(x_new, x)
             x = x_new
             trace.append(objective(problem, prior, x))
-            pb.update()
+            pb.update(x)
             if change < tol:
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, extra={"step": tau})
@@ -200,7 +200,7 @@ def admm(
                     rho, u = rho / 2, u * 2
             change = rel_change(z, z_old)
             trace.append(objective(problem, prior, z))
-            pb.update()
+            pb.update(z)
             if change < tol and r_norm <= tol * max(float(z.norm()), 1e-12):
                 break
     diag = Diagnostics(iterations=k + 1, converged=change < tol, loss_trace=trace, extra={"rho": rho})
@@ -238,7 +238,7 @@ def hqs(
             x = A.prox_data(z, problem.y, mu * s2, tol=1e-6, max_iter=200)
             z = prior.prox(x, 1.0 / mu, **kw)
             trace.append(objective(problem, prior, z))
-            pb.update()
+            pb.update(z)
     diag = Diagnostics(iterations=steps, loss_trace=trace, extra={"mu_final": float(mus[-1])})
     return Result.from_point(z, diag)
 
@@ -298,7 +298,7 @@ def pdhg(
             change = rel_change(x_new, x)
             x = x_new
             trace.append(objective(problem, prior, x))
-            pb.update()
+            pb.update(x)
             if change < tol:
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, extra={"tau": tau, "s": sd})

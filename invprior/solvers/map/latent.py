@@ -332,7 +332,7 @@ def dip(
                     loss.sum().backward()
                 opt.step()
                 trace.append(float(loss.detach().sum()))
-                pb.update()
+                pb.update(loss.detach())
                 if it % 10 == 9:
                     with torch.no_grad():
                         if float(sub.chi2(net(z0).to(problem.dtype))[0]) <= stop_chi2:

@@ -63,7 +63,7 @@ def pnp_admm(
             u = u + x - z
             change = rel_change(z, z_old)
             trace.append(_nll_trace(problem, z))
-            pb.update()
+            pb.update(z)
             if change < tol:
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, nfe=len(trace) - 1)
@@ -86,7 +86,7 @@ def _hqs_loop(problem, prior, sigmas, lam, x0, progress, name) -> Result:
             x = A.prox_data(z, problem.y, lam * s2 / sk**2, tol=_CG_TOL, max_iter=_CG_ITERS)
             z = prior(x, sk)
             trace.append(_nll_trace(problem, z))
-            pb.update()
+            pb.update(z)
     diag = Diagnostics(iterations=len(sigmas), loss_trace=trace, nfe=len(sigmas))
     diag.extra["sigmas"] = [float(s) for s in sigmas]
     return Result.from_point(z, diag)
@@ -191,7 +191,7 @@ def red(
             change = rel_change(x_new, x)
             x = x_new
             trace.append(_nll_trace(problem, x))
-            pb.update()
+            pb.update(x)
             if change < tol:
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, nfe=len(trace) - 1)

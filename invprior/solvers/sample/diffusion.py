@@ -116,7 +116,7 @@ def ddrm(
             c = svd.Vt(x0)
             if sigma_next == 0:
                 xb = c
-                pb.update()
+                pb.update(xb)
                 break
             e = torch.randn(xb.shape, generator=g, dtype=dt, device=y.device)
             free = c + math.sqrt(1 - eta**2) * sigma_next * (xb - c) / sigma + eta * sigma_next * e
@@ -124,7 +124,7 @@ def ddrm(
             below = c + math.sqrt(1 - eta**2) * sigma_next * (ybar - c) / nl + eta * sigma_next * e
             above = (1 - eta_b) * c + eta_b * ybar + torch.sqrt((sigma_next**2 - eta_b**2 * nl**2).clamp_min(0)) * e
             xb = torch.where(~obs, free, torch.where(sigma_next < noise_lvl, below, above))
-            pb.update()
+            pb.update(xb)
     return _finish(svd.V(xb), n_samples, B, prior, nfe0, steps)
 
 
@@ -164,7 +164,7 @@ def dps(
                 (grad,) = torch.autograd.grad(res2.sum(), xg)
             norm = res2.detach().sqrt().clamp_min(1e-12).reshape(-1, *([1] * (x.dim() - 1)))
             x = _ancestral(x, x0.detach(), sigma, sigma_next, eta, g) - zeta * grad / norm
-            pb.update()
+            pb.update(x)
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
 
 
@@ -222,7 +222,7 @@ def pigdm(
                 v = _solve_measurement(A, r2, s2y, (y - A._forward(x0.detach())))
                 (guid,) = torch.autograd.grad(x0, xg, grad_outputs=A._adjoint(v))
             x = _ancestral(x, x0.detach() + sigma**2 * guid, sigma, sigma_next, eta, g)
-            pb.update()
+            pb.update(x)
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
 
 
@@ -264,7 +264,7 @@ def diffpir(
                 eps_hat = (x - x0) / sigma
                 e = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
                 x = x0 + sigma_next * (math.sqrt(1 - zeta) * eps_hat + math.sqrt(zeta) * e)
-            pb.update()
+            pb.update(x)
     return _finish(x, n_samples, B, prior, nfe0, steps)
 
 
@@ -304,7 +304,7 @@ def ald(
                 lik = A._adjoint(y - A._forward(x)) / (s2y + gamma * sigma**2)
                 noise = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
                 x = x + delta * (prior.score(x, sigma) + lik) + math.sqrt(2 * delta) * noise
-            pb.update()
+            pb.update(x)
     x = prior.denoise(x, sigmas[-1])
     return _finish(x, n_samples, B, prior, nfe0, steps)
 
@@ -376,7 +376,7 @@ def ddnm(
                 lam = 1.0 if sy == 0 else min(1.0, sigma_next / sy)
                 x0 = x0_hat - lam * A.pinv(A._forward(x0_hat) - y)
                 x = x0 + math.sqrt(max(sigma_next**2 - (lam * sy) ** 2, 0.0)) * direction
-            pb.update()
+            pb.update(x)
     return _finish(x, n_samples, B, prior, nfe0, steps)
 
 
@@ -442,7 +442,7 @@ def mm(
                 v = v * scale.reshape(-1, *([1] * (v.dim() - 1)))
                 guid = jvp_t(A._adjoint(v))
             x = _ancestral(x, (x0 + sigma**2 * guid).detach(), sigma, sigma_next, eta, g)
-            pb.update()
+            pb.update(x)
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
 
 
@@ -495,7 +495,7 @@ def reddiff(
                 loss.backward()
             opt.step()
             trace.append(float(data.detach().mean()))
-            pb.update()
+            pb.update(mu.detach())
     res = _finish(mu.detach(), n_samples, B, prior, nfe0, steps)
     res.diagnostics.loss_trace = trace
     return res
@@ -558,7 +558,7 @@ def daps(
                 x0.mul_(1 - delta / r2).add_(pull).sub_(gl, alpha=delta).add_(noise, alpha=math.sqrt(2 * delta))
             nxt = sigmas[k + 1] if k + 1 < len(sigmas) else 0.0
             x = x0 + nxt * torch.randn(x0.shape, generator=g, dtype=x0.dtype, device=x0.device) if nxt > 0 else x0
-            pb.update()
+            pb.update(x)
     return _finish(x.detach(), n_samples, B, prior, nfe0, steps)
 
 

@@ -51,7 +51,7 @@ def _run_chains(problem: Problem, drift, step: float, *, chains, steps, burn_in,
             if k % 10 == 0:
                 with torch.no_grad():
                     trace.append(float(chain_problem.nll(xc).mean()))
-            pb.update()
+            pb.update(xc)
     std = (m2 / max(n_kept - 1, 1)).sqrt()
     diag = Diagnostics(iterations=steps, loss_trace=trace)
     diag.extra.update({"step": step, "chains": chains, "kept_states": n_kept})
