@@ -200,6 +200,21 @@ def solve_cmd(
         _fail(str(e))
         return
     typer.echo(markdown_table(rows))
+    d = result.diagnostics
+    if d.converged is False:
+        typer.secho(
+            f"warning: {method} stopped at its step limit ({d.iterations} iterations) before meeting its "
+            "convergence tolerance; the estimate may not be converged",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if d.extra.get("auto_at_bound"):
+        typer.secho(
+            f"warning: weight 'auto' stopped at the {d.extra['auto_at_bound']} bound of its search "
+            f"(w = {d.extra['auto_weight']:g}) without reaching chi2 = 1",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     typer.echo(f"wrote {folder}")
 
 

@@ -10,6 +10,7 @@ Every image has a fixed split so that tuning never sees test images:
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -133,7 +134,10 @@ def _prepare(a: np.ndarray, size: int | tuple[int, int] | None, channels: int) -
     else:
         raise InvpriorError(f"channels must be 1 or 3, got {channels}")
     if size is not None:
+        from .._checks import normalize_image_shape
+
         th, tw = (size, size) if isinstance(size, int) else size
+        normalize_image_shape((th, tw))  # whole numbers >= 1 that fit in memory
         h, w = a.shape[:2]
         # centre crop to the target aspect ratio, then resize
         if h * tw > w * th:
@@ -162,35 +166,92 @@ def image(name: str, size: int | tuple[int, int] | None = 128, channels: int = 1
     return _prepare(loader(), size, channels)
 
 
+MAX_PIXELS = 64_000_000  # larger files are refused before they are decoded (decompression bombs)
+
+
+def _npy_layout(path: str, shape: tuple[int, ...]) -> str:
+    """How a ``.npy`` array's axes read as one image: ``"hw"``, ``"hwc"`` or ``"chw"`` (else an error)."""
+    accepted = "(H, W), (H, W, C), (C, H, W) or (1, C, H, W) with C = 1, 3 or 4"
+    if len(shape) == 4:
+        if shape[0] != 1:
+            raise InvpriorError(
+                f"{path} holds a batch of {shape[0]} images {shape}; one image is read at a time: "
+                f"save one of them, as {accepted}"
+            )
+        shape = shape[1:]
+        if shape[0] not in (1, 3, 4):
+            raise InvpriorError(f"{path} has shape (1, {', '.join(map(str, shape))}); expected {accepted}")
+        return "chw"
+    if len(shape) == 2:
+        return "hw"
+    if len(shape) == 3:
+        first, last = shape[0] in (1, 3, 4), shape[-1] in (1, 3, 4)
+        if last and not first:
+            return "hwc"
+        if first and not last:
+            return "chw"
+        if first and last:
+            raise InvpriorError(f"{path} has shape {shape}: channels first or last is ambiguous; expected {accepted}")
+        raise InvpriorError(
+            f"{path} has shape {shape}: neither axis 0 nor axis 2 is a channel axis (1, 3 or 4), so it looks like "
+            f"a batch of {shape[0]} images; one image is read at a time: save one of them, as {accepted}"
+        )
+    raise InvpriorError(f"{path} has shape {shape}; expected {accepted}")
+
+
+def _npy_to_unit(path: str, a: np.ndarray) -> np.ndarray:
+    """Integers are scaled by their dtype's full range (signed ones including the negatives), booleans
+    are 0/1, floats must already lie in [0, 1]."""
+    if a.dtype == np.bool_:
+        return a.astype(np.float64)
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        return (a.astype(np.float64) - info.min) / (float(info.max) - float(info.min))
+    if a.dtype.kind != "f":
+        raise InvpriorError(f"{path} holds dtype {a.dtype}; expected a real numeric image")
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise InvpriorError(f"{path} holds floats outside [0, 1] (or NaN/Inf); rescale it to [0, 1] first")
+    return a.astype(np.float64)
+
+
 def load_image_file(path: str, size: int | tuple[int, int] | None = None, channels: int = 1) -> torch.Tensor:
     """Read a PNG/JPEG (via Pillow) or a ``.npy`` array (never pickled) into ``(1, C, H, W)`` in [0, 1].
 
-    ``.npy`` arrays may be ``(H, W)``, ``(H, W, C)``, ``(C, H, W)`` or ``(1, C, H, W)``; float arrays
-    must already lie in [0, 1].
+    ``.npy`` arrays may be ``(H, W)``, ``(H, W, C)``, ``(C, H, W)`` or ``(1, C, H, W)`` with
+    ``C`` = 1, 3 or 4 (alpha is dropped); a batch of several images is refused, as is an ambiguous
+    layout. Integer arrays are scaled by their dtype's full range (``uint8``: /255; ``int16``:
+    ``(a + 32768) / 65535``), booleans are 0/1, and float arrays must already lie in [0, 1]. Files
+    over ``MAX_PIXELS`` pixels are refused before they are decoded.
     """
     import os
 
     if not os.path.exists(path):
         raise InvpriorError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise InvpriorError(f"{path} is a folder, not an image file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         try:
-            a = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise InvpriorError(f"{path} is not a plain numeric .npy array (pickled objects are refused): {e}") from e
-        except OSError as e:
+            with open(path, "rb") as f:  # the header first: shape and dtype are checked before any data is read
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+        except (ValueError, OSError) as e:
             raise InvpriorError(f"{path} is not a valid .npy file: {e}") from e
-        if a.dtype.kind not in "biuf":
-            raise InvpriorError(f"{path} holds dtype {a.dtype}; expected a numeric image")
-        a = np.squeeze(a)
-        if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        if dtype.kind not in "biuf" or dtype.hasobject:
+            raise InvpriorError(f"{path} holds dtype {dtype}; expected a numeric image (pickled objects are refused)")
+        layout = _npy_layout(path, tuple(shape))
+        if math.prod(shape) > 4 * MAX_PIXELS or min(shape) < 1:
+            raise InvpriorError(f"{path} has shape {tuple(shape)}: empty, or over {MAX_PIXELS:,} pixels")
+        try:
+            m = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise InvpriorError(f"{path} is not a valid .npy file: {e}") from e
+        a = _npy_to_unit(path, m.reshape(m.shape[-3:] if m.ndim == 4 else m.shape))
+        if layout == "chw":
             a = a.transpose(1, 2, 0)
         if a.ndim == 3 and a.shape[-1] == 1:
             a = a[..., 0]
-        if a.ndim not in (2, 3):
-            raise InvpriorError(f"{path} has shape {a.shape}; expected a 2-D or 3-D image")
-        if a.dtype.kind == "f" and (np.nanmin(a) < 0 or np.nanmax(a) > 1 or not np.isfinite(a).all()):
-            raise InvpriorError(f"{path} holds floats outside [0, 1] (or NaN); rescale it to [0, 1] first")
         return _prepare(a, size, channels)
     try:
         from PIL import Image, UnidentifiedImageError
@@ -198,8 +259,13 @@ def load_image_file(path: str, size: int | tuple[int, int] | None = None, channe
         raise InvpriorError("reading image files needs Pillow (pip install pillow)") from e
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS or min(w, h) < 1:
+                raise InvpriorError(
+                    f"{path} is {w} x {h} pixels: empty, or over {MAX_PIXELS:,}; refused before decoding"
+                )
             im.load()
             a = np.asarray(im.convert("RGB") if im.mode not in ("L", "I;16", "I", "F") else im)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise InvpriorError(f"{path} is not a readable image file: {e}") from e
     return _prepare(a, size, channels)
