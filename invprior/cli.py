@@ -120,18 +120,22 @@ def solve_cmd(
     unless --overwrite, and even then only the result's own files are written."""
     import invprior as ip
 
-    from ._io import save_png
+    from ._io import check_writable_result_folder, save_png
     from .eval.cases import make_case
     from .eval.demo import baseline
     from .eval.report import markdown_table, measurement_image
 
     try:
         if Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp"):
-            x = ip.data.load_image_file(image, size or None)
             name = Path(image).stem
+            out = out or Path("runs") / f"{name}-{operator}-{method}"
+            check_writable_result_folder(out, overwrite)  # before the work, not after it
+            x = ip.data.load_image_file(image, size or None)
         else:
-            x = ip.data.image(image, size or None)
             name = image
+            out = out or Path("runs") / f"{name}-{operator}-{method}"
+            check_writable_result_folder(out, overwrite)
+            x = ip.data.image(image, size or None)
         A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
         pr = _make_prior(prior, operator, weight)
         sigma = default_sigma if noise is None else noise
@@ -141,7 +145,6 @@ def solve_cmd(
     except InvpriorError as e:
         _fail(str(e))
         return
-    out = out or Path("runs") / f"{name}-{operator}-{method}"
     metrics = {
         "PSNR": ip.eval.psnr(result.mean, x),
         "SSIM": ip.eval.ssim(result.mean.clamp(0, 1), x),

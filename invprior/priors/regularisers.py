@@ -29,10 +29,8 @@ def _check_weight(weight: Weight) -> float | str:
     if weight == "auto":
         return "auto"
     if isinstance(weight, (str, bool)) or not isinstance(weight, numbers.Real) or not 0 < float(weight) < math.inf:
-        raise InvpriorError(
-            f"weight must be a finite number > 0 or 'auto', got {weight!r} "
-            "(a zero weight leaves an ill-posed problem without a prior: use a small weight instead)"
-        )
+        hint = " (a zero weight leaves an ill-posed problem without a prior: use a small weight)" if weight == 0 else ""
+        raise InvpriorError(f"weight must be a finite number > 0 or 'auto', got {weight!r}{hint}")
     return float(weight)
 
 
