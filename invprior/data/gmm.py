@@ -255,8 +255,16 @@ class GaussianMixture:
         m = M.shape[0]
         log_ev = -0.5 * (sol * sol).sum(-1) - 0.5 * logdet - 0.5 * m * math.log(2 * math.pi)
         logw = torch.log(self.weights) + log_ev
+        self._last_log_evidence = float(torch.logsumexp(logw, dim=0))
         w = torch.softmax(logw, dim=0)
         return GaussianMixture(w, post_mean, post_cov[0] if shared else post_cov, shape=self.shape)
+
+    def log_evidence(self, A, y: torch.Tensor, sigma_y: float) -> float:
+        """The exact ``log p(y)`` for ``y = A x + N(0, sigma_y² I)``: ``log sum_k w_k N(y; A mu_k,
+        A Sigma_k A^T + sigma_y² I)`` (a mixture of Gaussians in y; complex y counts real and imaginary
+        parts). The reference of the SMC samplers' evidence estimates."""
+        self.posterior(A, y, sigma_y)
+        return self._last_log_evidence
 
     def _dense(self, A) -> torch.Tensor:
         if isinstance(A, torch.Tensor):

@@ -25,9 +25,9 @@ _COUNTS = {
 }  # fmt: skip
 _POSITIVE = {
     "lr", "step", "rho", "eps", "sigma_d", "sigma_start", "sigma_end", "step_size", "mu_start", "mu_ratio",
-    "smoothing", "data_var", "gamma", "ratio", "alpha", "weight", "ess_threshold_min",
+    "smoothing", "data_var", "gamma", "ratio", "alpha", "weight", "memory_budget",
 }  # fmt: skip
-_NON_NEGATIVE = {"tol", "lam", "zeta", "stop_chi2"}
+_NON_NEGATIVE = {"tol", "lam", "zeta", "stop_chi2", "kappa"}
 _UNIT = {"eta", "eta_b", "ess_threshold"}
 _MAX_SEED = 2**63 - 1
 
@@ -62,9 +62,9 @@ def check_options(method: str, family: str, problem, prior, options: dict[str, A
             if not isinstance(v, torch.Generator) and (not _is_whole(v) or not 0 <= v <= _MAX_SEED):
                 raise InvpriorError(f"{method}: seed must be a whole number in [0, 2**63 - 1] or a torch.Generator, "
                                     f"got {v!r}")  # fmt: skip
-        elif k == "progress":
+        elif k in ("progress", "return_particles"):
             if not isinstance(v, bool):
-                raise InvpriorError(f"{method}: progress must be True or False, got {v!r}")
+                raise InvpriorError(f"{method}: {k} must be True or False, got {v!r}")
         elif k == "x0":
             _check_x0(method, problem, v)
     if "burn_in" in merged and "steps" in merged and merged["burn_in"] >= merged["steps"]:
@@ -95,13 +95,17 @@ def _check_size(method: str, family: str, problem, prior, opts: dict[str, Any]) 
     parallel copies (samples, chains, restarts) of the iterate times the working copies a step
     keeps (more for network priors, whose activations dominate), plus per-step bookkeeping."""
     copies = max(int(opts.get(k) or 1) for k in ("n_samples", "chains", "restarts", "n_particles"))
-    if "n_particles" in opts and "n_samples" in opts:
-        copies = int(opts.get("n_samples") or 1) * int(opts.get("n_particles") or 1)
-        copies = min(copies, int(opts.get("chunk") or copies))
     per_copy = math.prod(problem.x_shape) * problem.y.element_size()
     working = 64 if isinstance(prior, torch.nn.Module) or hasattr(prior, "nfe") else 16
     steps = int(opts.get("steps") or opts.get("max_iter") or 1)
     work, schedule = copies * per_copy * working, 64 * steps  # a schedule / trace entry per step
+    if "n_particles" in opts:  # SMC: runs are chunked to fit memory_budget (or chunk runs at a time)
+        runs = int(opts.get("chunk") or opts.get("n_samples") or 1)
+        work = runs * int(opts["n_particles"]) * per_copy * working
+        if not opts.get("chunk"):
+            work = min(
+                work, 2 * float(opts.get("memory_budget") or work) + int(opts["n_particles"]) * per_copy * working
+            )
     knobs = [k for k in ("n_particles", "n_samples", "chains", "restarts") if (opts.get(k) or 1) > 1]
     knob = "steps" if schedule > work or not knobs else knobs[0]
     where = f"{method} with {knob}={opts.get(knob)} on {tuple(problem.x_shape)}"
