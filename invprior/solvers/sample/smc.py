@@ -170,6 +170,10 @@ def tds(
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior.denoise(xg, sigma)
+            if not x0.requires_grad:
+                raise InvpriorError(
+                    "tds differentiates the denoiser: this prior's D(x, sigma) does not carry gradients"
+                )
             r = yb - A._forward(x0)
             r2 = (r.abs() ** 2 if r.is_complex() else r**2).reshape(r.shape[0], -1).sum(1).to(torch.float64)
             logpsi = _log_normal(r2, s2y + gamma * sigma**2, m_real)
