@@ -409,6 +409,7 @@ def bench_gmm_cmd(
     cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
     shard: str = typer.Option("0/1", help="i/k: run replicates i, i+k, i+2k... of the order (k processes, one cache)."),
     cached_only: bool = typer.Option(False, "--cached-only", help="Run nothing: tabulate the replicates in --cache."),
+    smc: bool = typer.Option(False, "--smc", help="The SMC samplers (tds, mcgdiff, fps_smc) at 16/128/1024 particles."),
 ) -> None:
     """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
     from .eval import bench_gmm
@@ -422,9 +423,13 @@ def bench_gmm_cmd(
     if cached_only and cache is None:
         raise typer.BadParameter("--cached-only needs --cache")
     t0 = time.perf_counter()
-    rows = bench_gmm.run(
-        tuple(dims), tuple(dys), reps, tuple(steps), samples, sampler or None, cache, (i, k), cached_only
-    )
+    names = list(sampler) + (list(bench_gmm.SMC_ROWS) if smc else [])
+    try:
+        rows = bench_gmm.run(
+            tuple(dims), tuple(dys), reps, tuple(steps), samples, names or None, cache, (i, k), cached_only
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = [
         "# Diffusion samplers against the exact Gaussian-mixture posterior", "",
@@ -435,6 +440,7 @@ def bench_gmm_cmd(
     ]  # fmt: skip
     name = f"gmm-{tag}" if tag else "gmm"
     out.mkdir(parents=True, exist_ok=True)
+    md.append(bench_gmm.smc_section(rows, out, out / f"{name}.png"))
     (out / f"{name}.md").write_text("\n".join(md) + "\n")
     (out / f"{name}.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
     typer.echo(bench_gmm.tables(rows))

@@ -50,6 +50,32 @@ SAMPLERS: dict[str, dict] = {
     "ddrm": {}, "ddnm": {}, "pigdm": {"data_var": 1.0}, "mm": {}, "dps": {}, "diffpir": {}, "ald": {},
     "reddiff": {"lr": 1.0}, "daps": {},
 }  # fmt: skip
+APPROXIMATE = tuple(SAMPLERS)  # the default rows
+# SMC samplers at a particle count: "tds@128" (see ``_smc_draws`` for how their 2,000 draws are made)
+SMC_SAMPLERS = ("tds", "mcgdiff", "fps_smc")
+PARTICLES = (16, 128, 1024)
+for _m in SMC_SAMPLERS:
+    for _n in PARTICLES:
+        SAMPLERS[f"{_m}@{_n}"] = {}
+SMC_ROWS = tuple(f"{m}@{n}" for m in SMC_SAMPLERS for n in PARTICLES)
+
+
+def _smc_draws(problem, D, name: str, n: int, steps: int) -> tuple[torch.Tensor, int, dict]:
+    """``n`` draws of an SMC sampler ``"method@N"``: ``R = max(2, ceil(n / N))`` independent runs of N
+    particles (``return_particles``), their weighted clouds pooled with equal run weights, and ``n``
+    draws from the pool (as the MCGdiff paper keeps its whole cloud): the same particle budget
+    (about ``n`` particles per step) at every N, so a row shows what more particles per run buy.
+    Also returns the evidence estimates (per-run mean and pooled)."""
+    method, N = name.split("@")
+    N = int(N)
+    R = max(2, math.ceil(n / N))
+    out = solve(problem, D, method=method, n_samples=R, n_particles=N, steps=steps, seed=0, return_particles=True)
+    w = torch.tensor(out.diagnostics.extra["weights"], dtype=torch.float64)[:, 0]
+    g = torch.Generator().manual_seed(11)
+    idx = torch.multinomial(w / w.sum(), n, replacement=True, generator=g)
+    lz = out.diagnostics.extra["log_evidence_runs"][0]
+    ev = {"logz_pooled": out.diagnostics.extra["log_evidence"][0], "logz_run_mean": sum(lz) / len(lz)}
+    return out.samples[idx, 0], out.diagnostics.nfe, ev
 
 
 def mode_fractions(x: torch.Tensor) -> torch.Tensor:
@@ -113,16 +139,23 @@ def _run_replicate(d: int, dy: int, r: int, names: list[str], steps_list, n: int
     x2 = solve(problem, prior, method="exact", n_samples=n, seed=2).samples[:, 0]
     record("exact|0", x2, time.perf_counter() - t0, 0)
     record("prior|0", prior.sample(n, 5, torch.float64), 0.0, 0)
+    log_z = prior.log_evidence(problem.operator, problem.y, problem.sigma)
     for steps in steps_list:
         for name in names:
             t0 = time.perf_counter()
+            ev: dict = {}
             try:
-                out = solve(problem, D, method=name, n_samples=n, seed=0, steps=steps, **SAMPLERS[name])
-                x, nfe = out.samples[:, 0], out.diagnostics.nfe
+                if "@" in name:
+                    x, nfe, ev = _smc_draws(problem, D, name, n, steps)
+                else:
+                    out = solve(problem, D, method=name, n_samples=n, seed=0, steps=steps, **SAMPLERS[name])
+                    x, nfe = out.samples[:, 0], out.diagnostics.nfe
             except (RuntimeError, ValueError) as err:  # a diverged run is a result, not a crash
                 print(f"{name} d={d} d_y={dy} rep {r}: {err}")
                 x, nfe = torch.full((n, d), math.nan, dtype=torch.float64), 0
             record(f"{name}|{steps}", x, time.perf_counter() - t0, nfe)
+            for k, v in ev.items():  # evidence errors against the exact log p(y)
+                mine[f"{name}|{steps}"][k.replace("logz", "logz_err")] = v - log_z
     return mine
 
 
@@ -145,7 +178,10 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
     i_shard, k_shard = shard
     if not 0 <= i_shard < k_shard:
         raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard}")
-    names = samplers or list(SAMPLERS)
+    names = samplers or list(APPROXIMATE)
+    unknown = [k for k in names if k not in SAMPLERS]
+    if unknown:
+        raise ValueError(f"unknown samplers {unknown}; known: {', '.join(SAMPLERS)}")
     protocol = {"n": n, "steps": list(steps_list), "samplers": {k: SAMPLERS[k] for k in names}}
     done = _load_cache(cache, protocol)
     order = [(d, dy, r) for r in range(reps) for d in dims for dy in dys]
@@ -167,7 +203,7 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
                     name, steps = k.split("|")
                     acc = res.setdefault((name, int(steps)), {"sw": [], "tv": [], "time": [], "nfe": []})
                     for field, v in e.items():
-                        acc[field].append(v)
+                        acc.setdefault(field, []).append(v)
             for (name, steps), e in res.items():
                 sw = torch.tensor(e["sw"], dtype=torch.float64)
                 tv = torch.tensor(e["tv"], dtype=torch.float64)
@@ -179,8 +215,15 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
                     "mode TV": float(tv[ok].mean()) if ok.any() else math.nan, "failed": int((~ok).sum()),
                     "NFE": int(e["nfe"][0]), "time s": float(torch.tensor(e["time"]).mean()),
                     "reps": len(e["sw"]),
+                    **{f: _mean_abs(e[f]) for f in ("logz_err_pooled", "logz_err_run_mean") if f in e},
                 })  # fmt: skip
     return rows
+
+
+def _mean_abs(v: list[float]) -> float:
+    t = torch.tensor(v, dtype=torch.float64)
+    t = t[torch.isfinite(t)]
+    return float(t.abs().mean()) if len(t) else math.nan
 
 
 def tables(rows: list[dict]) -> str:
@@ -224,3 +267,82 @@ def tables(rows: list[dict]) -> str:
             f"{idx[(name, st, d, dy)]['time s']:.2f}" if (name, st, d, dy) in idx else "n/a" for d, dy in configs
         ) + " |")  # fmt: skip
     return "\n".join(out)
+
+
+def _baseline(d: int, folder: Path) -> list[dict]:
+    """The approximate samplers' rows of ``gmm-d{d}.json`` (the tables of the same protocol)."""
+    f = folder / f"gmm-d{d}.json"
+    return json.loads(f.read_text())["rows"] if f.exists() else []
+
+
+def smc_section(rows: list[dict], folder: Path, figure: Path) -> str:
+    """Markdown for SMC rows: SW against particles per (d, d_y) (a log-log figure with the exact floor,
+    the prior and the best approximate sampler of ``gmm-d{d}.json``) and the log-evidence errors."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    smc = [r for r in rows if "@" in r["sampler"]]
+    if not smc:
+        return ""
+    configs = sorted({(r["d"], r["d_y"]) for r in smc})
+    steps_list = sorted({r["steps"] for r in smc})
+    last = steps_list[-1]
+    idx = {(r["sampler"], r["steps"], r["d"], r["d_y"]): r for r in rows}
+    dims, dys = sorted({d for d, _ in configs}), sorted({dy for _, dy in configs})
+    fig, axes = plt.subplots(len(dims), len(dys), figsize=(3.2 * len(dys), 2.7 * len(dims)), squeeze=False)
+    best_rows = []
+    for i, d in enumerate(dims):
+        base = _baseline(d, folder)
+        for j, dy in enumerate(dys):
+            ax = axes[i][j]
+            for m, color in zip(SMC_SAMPLERS, ("C0", "C1", "C2"), strict=True):
+                for st, ls in ((last, "-"), (steps_list[0], ":")) if len(steps_list) > 1 else ((last, "-"),):
+                    ns = [n for n in PARTICLES if (f"{m}@{n}", st, d, dy) in idx]
+                    if ns:
+                        sw = [idx[(f"{m}@{n}", st, d, dy)]["SW"] for n in ns]
+                        ax.plot(ns, sw, ls, marker="o", color=color, ms=3, label=f"{m} ({st} steps)")
+            for name, color, label in (("exact", "k", "exact floor"), ("prior", "0.6", "prior")):
+                r0 = idx.get((name, 0, d, dy))
+                if r0:
+                    ax.axhline(r0["SW"], color=color, ls="--", lw=0.8, label=label)
+            approx = [b for b in base if b["d_y"] == dy and b["steps"] == last and b["sampler"] in APPROXIMATE]
+            if approx:
+                b = min(approx, key=lambda r: r["SW"])
+                best_rows.append((d, dy, b["sampler"], b["SW"]))
+                ax.axhline(b["SW"], color="C3", ls="-.", lw=0.8, label=f"best approximate ({b['sampler']})")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"d={d}, d_y={dy}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if i == len(dims) - 1:
+                ax.set_xlabel("particles per run", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("sliced Wasserstein", fontsize=7)
+    axes[0][0].legend(fontsize=5, loc="best")
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=110)
+    plt.close(fig)
+    head = "| sampler | " + " | ".join(f"d={d}, d_y={dy}" for d, dy in configs) + " |"
+    sep = "|---|" + "---|" * len(configs)
+    out = [
+        f"### SW against particles ({last} steps; dotted: {steps_list[0]} steps)", "", f"![smc]({figure.name})", "",
+        "Best approximate sampler at the same steps (from the `gmm-d*.json` tables): "
+        + ", ".join(f"d={d}, d_y={dy}: {n} {v:.2f}" for d, dy, n, v in best_rows), "",
+        f"### Log-evidence error |log Z-hat - log Z| ({last} steps), mean over replicates", "",
+        "Pooled: the estimate of all runs together (log of the mean of their Z-hat); per run: the mean over runs "
+        "of a single run's error.", "", head, sep,
+    ]  # fmt: skip
+    for m in SMC_SAMPLERS:
+        for n in PARTICLES:
+            cells = []
+            for d, dy in configs:
+                r = idx.get((f"{m}@{n}", last, d, dy))
+                if r is None or "logz_err_pooled" not in r:
+                    cells.append("n/a")
+                else:
+                    cells.append(f"{r['logz_err_pooled']:.2f} / {r['logz_err_run_mean']:.2f}")
+            out.append(f"| {m}@{n} (pooled / per run) | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
