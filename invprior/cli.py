@@ -451,7 +451,8 @@ def bench_gmm_cmd(
 def bench_diffusion_cmd(
     data: list[str] = typer.Option(["shapes", "digits"], "--data", help="Datasets (their zoo diffusion priors)."),
     task: list[str] = typer.Option([], "--task", help="Tasks (default: inpaint box deblur sr4 mri4 cs)."),
-    sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: all nine)."),
+    sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: all nine; SMC rows: tds@x1 ...)."),
+    smc: bool = typer.Option(False, "--smc", help="Only the SMC rows at 1x and 4x the budget (merged into the table)."),
     images: int = typer.Option(8, help="Test images per dataset."),
     samples: int = typer.Option(16, help="Posterior samples per image."),
     noise: float = typer.Option(0.05, help="Measurement noise sigma_y."),
@@ -462,16 +463,17 @@ def bench_diffusion_cmd(
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
-    rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS),
-                               tuple(sampler or bench_diffusion.SAMPLERS), images, samples, noise,
+    names = tuple(sampler) or tuple(bench_diffusion.SMC_SAMPLERS if smc else bench_diffusion.SAMPLERS)
+    rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS), names, images, samples, noise,
                                out / "diffusion")  # fmt: skip
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cols = ["data", "task", "sampler", "PSNR", "SSIM", "chi2", "std", "cover90", "NFE", "time s", "error"]
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
     saved = out / "diffusion.json"
-    if saved.exists():  # keep the rows of the datasets not run this time
+    if saved.exists():  # keep the saved rows this run did not redo
         old = json.loads(saved.read_text())
-        kept = [r for r in old["rows"] if r["data"] not in data]
+        redone = {(r["data"], r["task"], r["sampler"]) for r in rows}
+        kept = [r for r in old["rows"] if (r["data"], r["task"], r["sampler"]) not in redone]
         if kept:
             rows = kept + rows
             data = list(dict.fromkeys([*(r["data"] for r in kept), *data]))
@@ -479,7 +481,12 @@ def bench_diffusion_cmd(
     md = ["# Diffusion samplers on images", "", f"Command: `{cmd}` {took}.",
           "", (bench_diffusion.__doc__ or "").strip(), "", markdown_table(rows, cols), ""]  # fmt: skip
     for d in data:
-        md += [f"![{d}-{t}](diffusion/{d}-{t}.png)" for t in (task or bench_diffusion.TASKS)]
+        for t in task or bench_diffusion.TASKS:
+            md += [
+                f"![{d}-{t}{s}](diffusion/{d}-{t}{s}.png)"
+                for s in ("", "-smc")
+                if (out / "diffusion" / f"{d}-{t}{s}.png").exists()
+            ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "diffusion.md").write_text("\n".join(md) + "\n")
     (out / "diffusion.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1, default=str))
@@ -492,13 +499,14 @@ def bench_speed_cmd(
     data: str = typer.Option("shapes", help="Dataset of the zoo diffusion prior."),
     task: str = typer.Option("inpaint", help="Task (see bench diffusion)."),
     samples: int = typer.Option(16, help="Posterior samples (the network's batch)."),
+    sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: the nine and the three SMC)."),
     out: Path = typer.Option(Path("docs/results"), help="Folder for speed.md / speed.json."),
 ) -> None:
     """Per sampler: time per step against the time of its network calls (forward and backward)."""
     from .eval import bench_speed
     from .eval.report import markdown_table
 
-    rows = bench_speed.run(data, task, samples)
+    rows = bench_speed.run(data, task, samples, tuple(sampler) or bench_speed.DEFAULT)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     table = markdown_table(rows)
     import torch

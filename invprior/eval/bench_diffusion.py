@@ -18,13 +18,17 @@ import torch
 
 from ..data import dataset
 from ..operators import MRI, Blur, CompressedSensing, Inpainting, SuperResolution, simulate
-from ..solvers import solve
+from ..solvers import get, solve
 from .metrics import coverage, psnr, ssim
 from .report import Panel, ReportRow, measurement_image, save_grid
 
-__all__ = ["SAMPLERS", "TASKS", "make_operator", "run"]
+__all__ = ["SAMPLERS", "SMC_SAMPLERS", "TASKS", "make_operator", "run"]
 
 SAMPLERS = ["ddrm", "ddnm", "pigdm", "mm", "dps", "diffpir", "ald", "reddiff", "daps"]
+# SMC rows "tds@x1": n_samples runs whose particles cost F times the network evaluations of a
+# 100-step sampler's n_samples draws: at their default 50 steps, N = 2 F particles per run
+SMC_SAMPLERS = ["tds@x1", "tds@x4", "mcgdiff@x1", "mcgdiff@x4", "fps_smc@x1", "fps_smc@x4"]
+REF_STEPS = 100
 TASKS = ["inpaint", "box", "deblur", "sr4", "mri4", "cs"]
 
 
@@ -43,6 +47,10 @@ def make_operator(task: str, shape: tuple[int, ...]):
     if task == "cs":
         return CompressedSensing(200, shape, seed=0)
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+
+
+def solve_defaults(method: str) -> dict:
+    return get(method).options()
 
 
 def run(
@@ -69,8 +77,13 @@ def run(
             grid = []
             for name in samplers:
                 t0 = time.perf_counter()
+                method, _, factor = name.partition("@x")
+                opts = {}
+                if factor:
+                    steps = solve_defaults(method)["steps"]
+                    opts = {"n_particles": max(1, round(int(factor) * REF_STEPS / steps))}
                 try:
-                    r = solve(problem, prior, method=name, n_samples=n_samples, seed=seed)
+                    r = solve(problem, prior, method=method, n_samples=n_samples, seed=seed, **opts)
                 except Exception as err:  # a failing sampler is a row of the table, not a crash
                     print(f"{data}/{task}/{name}: {type(err).__name__}: {err}")
                     rows.append({"data": data, "task": task, "sampler": name, "error": str(err)[:80]})
@@ -84,7 +97,7 @@ def run(
                     "chi2": float(sum(r.diagnostics.chi2) / max(len(r.diagnostics.chi2), 1)),
                     "std": float(r.std.mean()) if r.std is not None else math.nan,
                     "cover90": float(sum(coverage(r.samples[:, b], x[b]) for b in range(len(x))) / len(x)),
-                    "NFE": r.diagnostics.nfe, "time s": dt,
+                    "NFE": r.diagnostics.nfe * opts.get("n_particles", 1), "time s": dt,
                 }  # fmt: skip
                 rows.append(row)
                 print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
@@ -96,5 +109,6 @@ def run(
                 meas, what = measurement_image(problem)
                 head = ReportRow("truth / y", [Panel(x[0], "truth"), Panel(meas, what)])
                 out.mkdir(parents=True, exist_ok=True)
-                save_grid([head, *grid], out / f"{data}-{task}.png", cell=1.3)
+                smc_only = all("@" in n for n in samplers)
+                save_grid([head, *grid], out / f"{data}-{task}{'-smc' if smc_only else ''}.png", cell=1.3)
     return rows

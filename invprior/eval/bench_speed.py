@@ -19,7 +19,9 @@ from ..priors import Diffusion
 from ..solvers import solve
 from .bench_diffusion import SAMPLERS, make_operator
 
-__all__ = ["run", "timed"]
+__all__ = ["DEFAULT", "run", "timed"]
+
+DEFAULT = (*SAMPLERS, "tds", "mcgdiff", "fps_smc")  # SMC at their defaults: n_samples runs of 16 particles
 
 
 class _Clock:
@@ -61,7 +63,7 @@ def timed(prior: Diffusion) -> tuple[Diffusion, _Clock]:
     return out, clock
 
 
-def run(data: str = "shapes", task: str = "inpaint", n_samples: int = 16, samplers=tuple(SAMPLERS),
+def run(data: str = "shapes", task: str = "inpaint", n_samples: int = 16, samplers=DEFAULT,
         steps: int | None = None) -> list[dict]:  # fmt: skip
     from .. import zoo
 
