@@ -37,6 +37,8 @@ def headline(kind: str, q: dict, val: dict) -> str:
             parts.append(f"{q[k]} bits/dim{' (bound)' if 'ELBO' in k else ''}")
     if "denoise PSNR@0.2" in q:
         parts.append(f"D(x, 0.2) {q['denoise PSNR@0.2']} dB vs Wiener {q['Wiener PSNR@0.2']}")
+    if not parts and kind == "diffusion" and val:  # no zoo benchmark (natural crops): the validation PSNRs
+        parts.append("val denoising " + ", ".join(f"{k} {v:.2f} dB" for k, v in val.items()))
     if kind == "classifier" and "accuracy" in val:
         parts.append(f"val accuracy {val['accuracy']:.3f}")
     return "; ".join(parts)

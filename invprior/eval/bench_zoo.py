@@ -77,7 +77,11 @@ def run(names: list[str] | None, n: int, out: Path, seed: int = 0) -> list[dict]
     from ..models.tasks import bits_per_dim, dequantize
 
     if names is None:
-        names = [r["name"] for r in zoo.list() if r["kind"] in ("diffusion", "vae", "gan", "flow")]
+        names = [
+            r["name"]
+            for r in zoo.list()
+            if r["kind"] in ("diffusion", "vae", "gan", "flow") and r["dataset"] in ("shapes", "digits")
+        ]  # the Frechet features exist for these only; fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     floors: dict[str, tuple[float, torch.Tensor]] = {}

@@ -192,7 +192,11 @@ def load_file(file: str | Path, name: str | None = None):
         p.requires_grad_(False)
     kind = meta.get("kind", "denoiser" if meta.get("architecture") == "DenoiserUNet" else None)
     if kind == "diffusion":
-        return Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=(1, 28, 28), name=name, info=meta)
+        from ..data.datasets import NATURAL_CROP
+
+        side = NATURAL_CROP if meta.get("data") == "natural" else 28  # the training size; natural: fully convolutional
+        shape = (int(meta.get("config", {}).get("net", {}).get("channels", 1)), side, side)
+        return Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
     if kind == "vae":
         std = model.decoder_log_std().detach().exp()[0]
         enc = lambda x: model.encode(x)[0]  # noqa: E731 - the posterior mean of q(z|x)
