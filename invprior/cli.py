@@ -508,6 +508,12 @@ def bench_speed_cmd(
 
     rows = bench_speed.run(data, task, samples, tuple(sampler) or bench_speed.DEFAULT)
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    saved = out / "speed.json"
+    if sampler and saved.exists():  # keep the saved rows of the samplers not re-run
+        old = json.loads(saved.read_text())
+        redone = {r["sampler"] for r in rows}
+        rows = [r for r in old["rows"] if r["sampler"] not in redone] + rows
+        cmd = f"{old['command']}`, then `{cmd}"
     table = markdown_table(rows)
     import torch
 
