@@ -172,16 +172,19 @@ class LearnedDenoiser(Denoiser):
 
     @classmethod
     def load(cls, path: str | Path) -> LearnedDenoiser:
-        """Load ``DenoiserUNet`` weights, verified like every zoo file (``ip.zoo.load_file``)."""
-        from ..models.checkpoint import load_weights
-        from ..zoo import load_file
+        """Load ``DenoiserUNet`` weights, verified like every zoo file (``models.checkpoint.load_model``)."""
+        from ..models.checkpoint import load_model, load_weights
 
         _, meta = load_weights(path)
         if meta.get("architecture") != "DenoiserUNet":
             raise InvpriorError(
                 f"{path} does not hold DenoiserUNet weights (architecture={meta.get('architecture')!r})"
             )
-        return load_file(path)
+        model, meta = load_model(path)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return cls(model, Path(path).stem, meta)
 
     @classmethod
     def pretrained(cls, name: str = "denoiser-natural") -> LearnedDenoiser:

@@ -82,7 +82,7 @@ class _Runs:
         self.ess.append(pop.ess_trace)
         self.resampled.append(pop.resampled)
 
-    def result(self, log_z_offset: torch.Tensor, nfe: int, steps: int, n_particles: int, name: str) -> Result:
+    def result(self, log_z_offset: torch.Tensor, nfe: int, steps: int, n_particles: int) -> Result:
         """Runs are ordered ``k * B + b`` (sample k of measurement b)."""
         n, B = self.n_samples, self.B
         log_z = (torch.cat(self.log_z).reshape(n, B) + log_z_offset[None]).to(torch.float64)
@@ -215,7 +215,7 @@ def tds(
             pop.reweight((-nll - logpsi).reshape(R, N), steps)
             pop.maybe_resample()
             collect.add(pop, x0.reshape(R, N, *shape))
-    return collect.result(torch.zeros(B, dtype=torch.float64), prior.nfe - nfe0, steps, N, "tds")
+    return collect.result(torch.zeros(B, dtype=torch.float64), prior.nfe - nfe0, steps, N)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def _svd_smc(
                 a, tau2 = _kernel(sigma, sigma_next)
                 mb = svd.Vt(x0 + a * (x - x0)).to(torch.float64).reshape(R, N, n)
                 V_next, divide_next = factor(k + 1)
-                old = torch.where(divide, factor(k)[0], inf)
+                old = torch.where(divide, V, inf)
                 log_g = log_n(mb, c[:, k + 1], V_next + tau2) - log_n(xb, c[:, k], old)
                 pop.reweight(log_g, k + 1)
                 anc = pop.maybe_resample()
@@ -338,7 +338,7 @@ def _svd_smc(
                 K = torch.where(torch.isfinite(V_next), tau2 / (tau2 + V_next), torch.zeros_like(V_next))
                 z = torch.stack([torch.randn((N, n), generator=g, dtype=torch.float64) for g in gens])
                 xb = mb + K * (c[:, k + 1][:, None] - mb) + torch.sqrt((1 - K) * tau2) * z
-                divide = divide_next
+                V, divide = V_next, divide_next
                 pb.update(xb)
             # last step: x0 = D(x, sigma_min) deterministically; the factors still owed are exact likelihoods of x0
             x = svd.V(xb.reshape(R * N, n).to(dtype))
@@ -348,14 +348,14 @@ def _svd_smc(
                 V_last = torch.where(obs, nu2, inf)
             else:
                 V_last = torch.where(obs & (tau == steps), nu2 + (kappa if pseudo == "mcgdiff-noiseless" else 0.0), inf)
-            old = torch.where(divide, factor(steps - 1)[0], inf)
+            old = torch.where(divide, V, inf)
             pop.reweight(log_n(x0b, ybar, V_last) - log_n(xb, c[:, steps - 1], old), steps)
             pop.maybe_resample()
             collect.add(pop, x0.reshape(R, N, *shape))
             pb.update()
     # log p(y) where the last target is p(x0) p(y | x0) (not the noiseless variant nor the paper's FPS filter)
     off = offset if pseudo in ("mcgdiff", "fps") else torch.full((B,), math.nan, dtype=torch.float64)
-    return collect.result(off, prior.nfe - nfe0, steps, N, name)
+    return collect.result(off, prior.nfe - nfe0, steps, N)
 
 
 @register("mcgdiff", family="sample", needs=("svd", "gaussian_noise", "diffusion"),
