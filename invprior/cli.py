@@ -594,6 +594,10 @@ _KIND_HELP = {
     "gan": "a DCGAN-style generator and discriminator (hinge loss, spectral norm)",
     "flow": "a multi-scale RealNVP normalizing flow (exact log-density)",
     "classifier": "the small classifier whose features define the Frechet distance of bench zoo",
+    "e2e": "an end-to-end reconstruction UNet over the operator family of the challenge (-o tasks='[\"sr\"]' "
+    "for one task)",
+    "cfm": "a conditional flow-matching velocity field over the operator family of the challenge",
+    "fm": "an unconditional flow-matching prior (Gaussian path; every diffusion sampler runs on it)",
 }
 
 

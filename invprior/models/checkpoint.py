@@ -133,6 +133,7 @@ _CONFIG_RANGES: dict[str, tuple[float, float]] = {
     "channels": (1, 64), "widths": (1, 2048), "blocks": (0, 16), "emb": (1, 4096), "latent": (1, 4096),
     "width": (1, 2048), "hidden": (1, 8192), "couplings": (1, 128), "features": (1, 8192), "dropout": (0, 0.99),
     "sigma_data": (1e-6, 1e3), "sigma_cond_max": (1e-6, 1e6), "alpha": (0, 10), "n_classes": (1, 100_000),
+    "cond_channels": (0, 64),
 }  # fmt: skip
 
 
@@ -147,6 +148,13 @@ def build(meta: dict[str, Any]):
         n = cfg["net"]
         net = DiffusionUNet(n["channels"], tuple(n["widths"]), n["blocks"], n["emb"], n["attention"], n["dropout"])
         return EDMDenoiser(net, cfg["sigma_data"], cfg.get("sigma_cond_max", 20.0))
+    if arch in ("E2EUNet", "FlowUNet"):
+        from .conditional import E2EUNet, FlowUNet
+
+        n = cfg["net"]
+        net = DiffusionUNet(n["channels"], tuple(n["widths"]), n["blocks"], n["emb"], n["attention"], n["dropout"],
+                            n.get("cond_channels", 0))  # fmt: skip
+        return E2EUNet(net, cfg["family"]) if arch == "E2EUNet" else FlowUNet(net, cfg.get("family"))
     if arch == "DenoiserUNet":
         return DenoiserUNet(cfg["channels"], tuple(cfg["widths"]), cfg["blocks"])
     simple = {"ConvVAE": G.ConvVAE, "DCGANGenerator": G.DCGANGenerator, "RealNVP": G.RealNVP,

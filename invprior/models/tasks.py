@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from .conditional import FAMILY, TASK_NAMES, E2EUNet, FlowDenoiser, FlowUNet, sample_family
 from .generative import Classifier, ConvVAE, DCGANDiscriminator, DCGANGenerator, RealNVP
 from .training import Task, TrainConfig
 from .unet import DiffusionUNet, EDMDenoiser, edm_loss
@@ -215,8 +216,113 @@ class ClassifierTask(Task):
         return {"accuracy": acc}
 
 
+def _unet(o: dict[str, Any], cond: int) -> DiffusionUNet:
+    return DiffusionUNet(1, tuple(o["widths"]), o["blocks"], o["emb"], o["attention"], o["dropout"], cond)
+
+
+def _family(o: dict[str, Any]) -> dict[str, Any]:
+    """The operator family of a conditional run: all of ``FAMILY``, or ``-o tasks='["sr"]'``."""
+    tasks = o.get("tasks") or list(TASK_NAMES)
+    bad = [t for t in tasks if t not in TASK_NAMES]
+    if bad:
+        raise ValueError(f"unknown tasks {bad}; the family has {', '.join(TASK_NAMES)}")
+    return {**{t: FAMILY[t] for t in tasks}, "sigma": FAMILY["sigma"]}
+
+
+def _family_val(val: torch.Tensor, family: dict[str, Any], n: int = 128) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation conditions per task of the family (seeded): name -> (x, cond)."""
+    out = {}
+    for i, task in enumerate(TASK_NAMES):
+        if task in family:
+            g = torch.Generator().manual_seed(4321 + i)
+            x = val[:n]
+            out[task] = (x, sample_family(x, g, family, (task,)))
+    return out
+
+
+class E2ETask(Task):
+    """Supervised end-to-end reconstruction (MSE) over the operator family of ``models.conditional``."""
+
+    architecture = "E2EUNet"
+    ema_module = "model"
+    val_names = tuple(f"psnr_{t}" for t in TASK_NAMES)
+    defaults: ClassVar[dict[str, Any]] = {**DiffusionTask.defaults}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.family = _family(o)
+        self.model = E2EUNet(_unet(o, 2), self.family)
+        self.val_names = tuple(f"psnr_{t}" for t in TASK_NAMES if t in self.family)
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+        self._val = None
+
+    def step(self, x, g, bf16, labels=None):
+        cond = sample_family(x, g, self.family)
+        loss = ((self.model(cond, bf16=bf16) - x) ** 2).mean()
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        self._val = self._val or _family_val(val, self.family)
+        return {f"psnr_{t}": _psnr(model(c).clamp(0, 1), x) for t, (x, c) in self._val.items()}
+
+
+class FlowMatchingTask(Task):
+    """Flow matching on the Gaussian path; conditional (``cfm``: over the operator family) or not (``fm``)."""
+
+    architecture = "FlowUNet"
+    ema_module = "model"
+    defaults: ClassVar[dict[str, Any]] = {**DiffusionTask.defaults}
+
+    def __init__(self, cfg: TrainConfig, conditional: bool):
+        o = {**self.defaults, **cfg.options}
+        self.conditional = conditional
+        self.family = _family(o) if conditional else None
+        self.model = FlowUNet(_unet(o, 3 if conditional else 0), self.family)
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+        self.val_names = (
+            tuple(f"psnr_{t}" for t in TASK_NAMES if t in self.family)
+            if self.family
+            else ("psnr@0.1", "psnr@0.2", "psnr@0.5")
+        )
+        self._val = None
+
+    def step(self, x, g, bf16, labels=None):
+        cond = sample_family(x, g, self.family) if self.conditional else None
+        loss = self.model.loss(x, g, cond, bf16=bf16)
+        opt = self.optimizers["adam"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        g = torch.Generator().manual_seed(1234)
+        if not self.conditional:
+            D, x, out = FlowDenoiser(model), val[:512], {}
+            for s in (0.1, 0.2, 0.5):
+                noisy = x + s * torch.randn(x.shape, generator=g)
+                out[f"psnr@{s:g}"] = _psnr(D(noisy, torch.full((len(x),), s)).clamp(0, 1), x)
+            return out
+        self._val = self._val or _family_val(val, self.family, 64)
+        return {  # one draw, 10 Euler steps
+            f"psnr_{t}": _psnr(model.sample(len(x), tuple(x.shape[1:]), 10, g, c).clamp(0, 1), x)
+            for t, (x, c) in self._val.items()
+        }
+
+
 TASKS: dict[str, type[Task]] = {
     "diffusion": DiffusionTask, "vae": VAETask, "gan": GANTask, "flow": FlowTask, "classifier": ClassifierTask,
+    "e2e": E2ETask, "cfm": FlowMatchingTask, "fm": FlowMatchingTask,
 }  # fmt: skip
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "diffusion": {"steps": 6000, "lr": 1e-3, "ema": 0.999},
@@ -224,6 +330,9 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "gan": {"steps": 8000, "lr": 2e-4, "ema": 0.999},
     "flow": {"steps": 8000, "lr": 5e-4},
     "classifier": {"steps": 3000, "lr": 1e-3},
+    "e2e": {"steps": 4000, "lr": 1e-3, "ema": 0.999},
+    "cfm": {"steps": 5000, "lr": 1e-3, "ema": 0.999},
+    "fm": {"steps": 5000, "lr": 1e-3, "ema": 0.999},
 }
 
 
@@ -237,4 +346,6 @@ def make_task(cfg: TrainConfig) -> Task:
     if cfg.kind == "diffusion":
         sd = float((2 * dataset(cfg.data, "train") - 1).std())
         return DiffusionTask(cfg, sigma_data=round(sd, 4))
+    if cfg.kind in ("cfm", "fm"):
+        return FlowMatchingTask(cfg, conditional=cfg.kind == "cfm")
     return TASKS[cfg.kind](cfg)

@@ -74,7 +74,11 @@ class Attention(nn.Module):
 
 
 class DiffusionUNet(nn.Module):
-    """Raw network ``F(x, c_noise)`` on ``(B, C, H, W)`` with H, W divisible by 4 (28 → 14 → 7)."""
+    """Raw network ``F(x, c_noise[, cond])`` on ``(B, C, H, W)`` with H, W divisible by 4 (28 → 14 → 7).
+
+    ``cond_channels > 0`` adds input maps that condition it (``models.conditional``); the output
+    always has ``channels`` channels.
+    """
 
     def __init__(
         self,
@@ -84,14 +88,18 @@ class DiffusionUNet(nn.Module):
         emb: int = 128,
         attention: bool = True,
         dropout: float = 0.0,
+        cond_channels: int = 0,
     ):
         super().__init__()
         self.config = {
             "channels": channels, "widths": list(widths), "blocks": blocks, "emb": emb,
             "attention": attention, "dropout": dropout,
         }  # fmt: skip
+        if cond_channels:
+            self.config["cond_channels"] = cond_channels
+        self.cond_channels = cond_channels
         self.embed = FourierEmbedding(emb)
-        self.head = nn.Conv2d(channels, widths[0], 3, padding=1)
+        self.head = nn.Conv2d(channels + cond_channels, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         skip_ch = [widths[0]]
         ch = widths[0]
@@ -116,9 +124,10 @@ class DiffusionUNet(nn.Module):
         nn.init.zeros_(self.tail[-1].weight)
         nn.init.zeros_(self.tail[-1].bias)
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``cond``: ``cond_channels`` extra input maps (a measurement, an operator's mask), concatenated."""
         e = self.embed(c_noise)
-        h = self.head(x)
+        h = self.head(x if cond is None else torch.cat([x, cond.to(x.dtype)], dim=1))
         skips = [h]
         for m in self.down:
             h = m(h, e) if isinstance(m, ResBlock) else m(h)
