@@ -229,7 +229,7 @@ def _family(o: dict[str, Any]) -> dict[str, Any]:
     return {**{t: FAMILY[t] for t in tasks}, "sigma": FAMILY["sigma"]}
 
 
-def _family_val(val: torch.Tensor, family: dict[str, Any], n: int = 128) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _family_val(val: torch.Tensor, family: dict[str, Any], n: int = 128) -> dict[str, tuple[torch.Tensor, ...]]:
     """Fixed validation conditions per task of the family (seeded): name -> (x, cond)."""
     out = {}
     for i, task in enumerate(TASK_NAMES):

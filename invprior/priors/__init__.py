@@ -1,6 +1,7 @@
 """Priors: regularisers (``value``/``prox``/``grad``), denoisers ``D(x, sigma)``, generative models."""
 
 from ..data.gmm import GaussianMixture
+from .conditional import ConditionalModel
 from .denoisers import (
     BM3DDenoiser,
     Denoiser,
@@ -18,6 +19,7 @@ __all__ = [
     "DCTL1",
     "TV",
     "BM3DDenoiser",
+    "ConditionalModel",
     "Denoiser",
     "Diffusion",
     "Flow",

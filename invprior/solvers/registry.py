@@ -150,6 +150,20 @@ def _need_flow(problem: Problem, prior) -> str | None:
     return None
 
 
+def _need_conditional(kind: str) -> Callable[[Problem, object], str | None]:
+    def check(problem: Problem, prior) -> str | None:
+        from ..priors.conditional import ConditionalModel
+
+        hint = f" (load one: ip.zoo.load('{kind}-shapes'))"
+        if not isinstance(prior, ConditionalModel):
+            return _prior_name(prior) + hint
+        if prior.kind != kind:
+            return f"{prior.name} is a {prior.kind} model" + hint
+        return None
+
+    return check
+
+
 def _need_image(problem: Problem, prior) -> str | None:
     return None if problem.is_image else f"{_op(problem)} does not act on images"
 
@@ -170,6 +184,8 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "diffusion": ("a Diffusion prior", _need_diffusion),
     "latent": ("a LatentGenerator prior (GAN or VAE decoder)", _need_latent),
     "flow": ("a Flow prior", _need_flow),
+    "conditional_e2e": ("an end-to-end model (ConditionalModel, kind e2e)", _need_conditional("e2e")),
+    "conditional_flow": ("a conditional flow-matching model (ConditionalModel, kind cfm)", _need_conditional("cfm")),
 }
 
 

@@ -7,6 +7,9 @@ reproduces it, training time and measured quality. ``load`` returns a prior obje
 - ``diffusion-*`` → ``ip.priors.Diffusion`` (``D(x, sigma)`` on [0, 1] images, sigma range, schedule)
 - ``vae-*``, ``gan-*`` → ``ip.priors.LatentGenerator`` (``G(z)``, ``latent_dim``; VAEs also ``encode``)
 - ``flow-*`` → ``ip.priors.Flow`` (``forward``, ``inverse``, ``log_prob``)
+- ``fm-*`` → ``ip.priors.Diffusion`` through the exact change of variables of the flow's Gaussian
+  path (every diffusion sampler runs on it; ``.flow`` is the velocity field)
+- ``e2e-*``, ``cfm-*`` → ``ip.priors.ConditionalModel`` (methods ``e2e`` and ``cfm``)
 - ``denoiser-*`` → ``ip.priors.LearnedDenoiser``; ``classifier-*`` → the feature network of the
   Fréchet distance (``ip.eval.frechet_distance``).
 """
@@ -88,6 +91,17 @@ def load_file(file: str | Path, name: str | None = None):
         side = NATURAL_CROP if meta.get("data") == "natural" else 28  # the training size; natural: fully convolutional
         shape = (int(meta.get("config", {}).get("net", {}).get("channels", 1)), side, side)
         return Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
+    if kind in ("e2e", "cfm"):
+        from ..priors.conditional import ConditionalModel
+
+        return ConditionalModel(model, kind, (1, 28, 28), name, meta)
+    if kind == "fm":
+        from ..models.conditional import FlowDenoiser
+
+        out = Diffusion.from_module(FlowDenoiser(model), sigma_min=0.001, sigma_max=40.0, shape=(1, 28, 28),
+                                    name=name, info=meta)  # fmt: skip
+        out.flow = model  # the velocity field: flow-native solvers and the ODE likelihood
+        return out
     if kind == "vae":
         std = model.decoder_log_std().detach().exp()[0]
         enc = lambda x: model.encode(x)[0]  # noqa: E731 - the posterior mean of q(z|x)

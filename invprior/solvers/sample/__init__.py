@@ -1,5 +1,6 @@
 """Posterior samplers."""
 
+from .conditional import cfm, e2e, pnp_flow
 from .diffusion import ald, daps, ddnm, ddrm, diffpir, dps, mm, pigdm, reddiff
 from .exact import exact
 from .langevin import myula, pnp_ula, ula
@@ -7,17 +8,20 @@ from .smc import fps_smc, mcgdiff, tds
 
 __all__ = [
     "ald",
+    "cfm",
     "daps",
     "ddnm",
     "ddrm",
     "diffpir",
     "dps",
+    "e2e",
     "exact",
     "fps_smc",
     "mcgdiff",
     "mm",
     "myula",
     "pigdm",
+    "pnp_flow",
     "pnp_ula",
     "reddiff",
     "tds",
