@@ -58,6 +58,7 @@ class Result:
     std: torch.Tensor | None
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     method: str = ""
+    trust: Any = field(default=None, repr=False, compare=False)  # ip.eval.Trust, filled by ip.solve
 
     @classmethod
     def from_samples(cls, samples: torch.Tensor, diagnostics: Diagnostics | None = None, method: str = "") -> Result:
@@ -85,12 +86,15 @@ class Result:
 
     # ----- files ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.method,
             "n_samples": self.n_samples,
             "shape": list(self.mean.shape),
             "diagnostics": self.diagnostics.to_dict(),
         }
+        if self.trust is not None:
+            out["trust"] = self.trust.summary()
+        return out
 
     def save(
         self,

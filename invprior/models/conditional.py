@@ -241,7 +241,7 @@ class FlowDenoiser(nn.Module):
     def __init__(self, flow: FlowUNet):
         super().__init__()
         self.flow = flow
-        self.config = flow.config
+        self.config = getattr(flow, "config", {})
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         s = 2 * torch.as_tensor(sigma, dtype=x.dtype, device=x.device).flatten().expand(x.shape[0])

@@ -16,7 +16,21 @@ from ..operators import GaussianNoise, LinearOperator, Problem
 from ..result import Result
 from .validate import check_options
 
-__all__ = ["NEEDS", "AutoWeightWarning", "Method", "NonFiniteResultError", "get", "methods", "register", "solve"]
+__all__ = [
+    "NEEDS",
+    "AutoWeightWarning",
+    "Method",
+    "NonFiniteResultError",
+    "TrustWarning",
+    "get",
+    "methods",
+    "register",
+    "solve",
+]
+
+
+class TrustWarning(UserWarning):
+    """The trust layer flagged a result: a misfit to the data, or detail atypical for the prior."""
 
 
 class AutoWeightWarning(UserWarning):
@@ -319,4 +333,16 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     result.method = m.name
     with torch.no_grad():
         result.diagnostics.chi2 = [float(c) for c in problem.chi2(result.mean.to(problem.dtype))]
+    if problem.sigma:  # the trust layer's cheap part: chi2 and p per sample, residual map, flags
+        from ..eval.trust_report import trust
+
+        result.trust = trust(result, problem, prior)
+        n_flags = result.trust.n_flags
+        if n_flags:
+            kinds = sorted({f.kind for fl in result.trust.flags for f in fl})
+            warnings.warn(
+                f"{m.name}: {n_flags} trust flag(s) raised ({', '.join(kinds)}); see result.trust.flags",
+                TrustWarning,
+                stacklevel=2,
+            )
     return result
