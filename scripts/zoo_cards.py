@@ -1,7 +1,7 @@
 """Write the JSON cards of the shipped generative models from their weights' metadata, their
 training logs and the zoo benchmark (docs/results/zoo.json).
 
-python scripts/zoo_cards.py            # every invprior/zoo/{diffusion,vae,gan,flow,classifier}-*.safetensors
+python scripts/zoo_cards.py            # every invprior/zoo/{diffusion,vae,gan,flow,classifier,e2e,cfm,fm}-*.safetensors
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from invprior.models.checkpoint import load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "invprior/zoo"
-KINDS = ("diffusion", "vae", "gan", "flow", "classifier")
+KINDS = ("diffusion", "vae", "gan", "flow", "classifier", "e2e", "cfm", "fm")
 
 
 def command(name: str, meta: dict) -> str:
@@ -39,6 +39,13 @@ def headline(kind: str, q: dict, val: dict) -> str:
         parts.append(f"D(x, 0.2) {q['denoise PSNR@0.2']} dB vs Wiener {q['Wiener PSNR@0.2']}")
     if not parts and kind == "diffusion" and val:  # no zoo benchmark (natural crops): the validation PSNRs
         parts.append("val denoising " + ", ".join(f"{k} {v:.2f} dB" for k, v in val.items()))
+    if kind in ("e2e", "cfm") and val:
+        what = "one draw, 10 Euler steps" if kind == "cfm" else "the estimate"
+        parts.append(f"val PSNR of {what} per task (family draws): " + ", ".join(
+            f"{k.removeprefix('psnr_')} {v:.2f} dB" for k, v in val.items()))  # fmt: skip
+    if kind == "fm" and not parts and val:
+        parts.append("val denoising through the change of variables " + ", ".join(
+            f"{k} {v:.2f} dB" for k, v in val.items()))  # fmt: skip
     if kind == "classifier" and "accuracy" in val:
         parts.append(f"val accuracy {val['accuracy']:.3f}")
     return "; ".join(parts)
