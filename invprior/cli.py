@@ -355,16 +355,42 @@ def bench_zoo_cmd(
     samples: int = typer.Option(2000, help="Samples per model for the Frechet distance and the memorisation check."),
     out: Path = typer.Option(Path("docs/results"), help="Folder for zoo.md, zoo.json and zoo/*-samples.png."),
     seed: int = typer.Option(0, help="Sampling seed."),
+    nfe: list[int] = typer.Option([], "--nfe", help="Instead: FD against network evaluations (zoo-nfe.md)."),
 ) -> None:
     """Frechet distance to the test split (with the train-vs-test floor), bits/dim, memorisation, sample grids."""
     from .eval import bench_zoo
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if nfe:
+        from . import zoo as zoo_mod
+
+        names = models or [r["name"] for r in zoo_mod.list() if r["kind"] in ("diffusion", "fm")
+                           and r["dataset"] in ("shapes", "digits")]  # fmt: skip
+        rows = bench_zoo.nfe_sweep(names, sorted(nfe), samples, seed)
+        table = markdown_table(rows)
+        md = ["# Sample quality against network evaluations", "",
+              f"Command: `{cmd}` ({time.perf_counter() - t0:.0f} s, this 2-core CPU).", "",
+              (bench_zoo.nfe_sweep.__doc__ or "").strip().replace("\n    ", " "), "",
+              f"FD of {samples} samples to the test split (features of the zoo classifier; lower is better).", "",
+              table]  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "zoo-nfe.md").write_text("\n".join(md) + "\n")
+        (out / "zoo-nfe.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+        typer.echo(table)
+        typer.echo(f"wrote {out / 'zoo-nfe.md'}")
+        return
     rows = bench_zoo.run(models or None, samples, out / "zoo", seed=seed)
+    saved = out / "zoo.json"
+    if saved.exists():  # keep the saved rows of models this run did not redo
+        old = json.loads(saved.read_text())
+        kept = [r for r in old["rows"] if r["model"] not in {x["model"] for x in rows}]
+        if kept:
+            rows = kept + rows
+            cmd = f"{old['command']}`, then `{cmd}"
     cols = list(dict.fromkeys(k for r in rows for k in r))
     table = markdown_table(rows, cols)
-    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = [
         "# Zoo quality", "", f"Command: `{cmd}` ({time.perf_counter() - t0:.0f} s, this 2-core CPU).", "",
         "FD: Frechet distance of the samples to the test split in the 128 features of the zoo classifier of the "

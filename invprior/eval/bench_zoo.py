@@ -25,7 +25,7 @@ from .._io import save_png
 from ..data import dataset
 from .metrics import frechet_distance, psnr
 
-__all__ = ["nearest_train_distance", "run", "sample_model", "wiener_denoise"]
+__all__ = ["nearest_train_distance", "nfe_sweep", "run", "sample_model", "wiener_denoise"]
 
 
 def sample_model(model, n: int, seed: int = 0, steps: int = 18) -> torch.Tensor:
@@ -80,7 +80,7 @@ def run(names: list[str] | None, n: int, out: Path, seed: int = 0) -> list[dict]
         names = [
             r["name"]
             for r in zoo.list()
-            if r["kind"] in ("diffusion", "vae", "gan", "flow") and r["dataset"] in ("shapes", "digits")
+            if r["kind"] in ("diffusion", "fm", "vae", "gan", "flow") and r["dataset"] in ("shapes", "digits")
         ]  # the Frechet features exist for these only; fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -116,7 +116,7 @@ def run(names: list[str] | None, n: int, out: Path, seed: int = 0) -> list[dict]
             if card.get("kind") == "vae":
                 nll, kl = model.module.elbo_terms(dequantize(test, g), g)
                 row["test bpd (ELBO bound)"] = round(bits_per_dim(nll + kl), 3)
-            if card.get("kind") == "diffusion":
+            if card.get("kind") in ("diffusion", "fm"):
                 xt = test[:500]
                 noisy = xt + 0.2 * torch.randn(xt.shape, generator=g)
                 row["denoise PSNR@0.2"] = round(psnr(model.denoise(noisy, 0.2).clamp(0, 1), xt), 2)
@@ -124,4 +124,40 @@ def run(names: list[str] | None, n: int, out: Path, seed: int = 0) -> list[dict]
         save_png(_grid(x), out / f"{name}-samples.png")
         rows.append(row)
         print(row)
+    return rows
+
+
+def nfe_sweep(names: list[str], nfes: list[int], n: int = 1000, seed: int = 0) -> list[dict]:
+    """Fréchet distance to the test split against network evaluations per sample, per model and
+    sampler: for every prior the deterministic Heun sampler of Karras et al. in the sigma view
+    (``NFE = 2 steps - 1``) and the Euler/DDIM step on the same schedule (``NFE = steps``); for a
+    flow-matching prior also its native Euler integration of ``dx/dt = v`` on a uniform ``t`` grid."""
+    from .. import zoo
+
+    rows = []
+    for name in names:
+        model = zoo.load(name)
+        data = zoo.info(name).get("data") or model.info.get("data")
+        test = dataset(data, "test")
+        for nfe in nfes:
+            runs = {"heun (sigma)": ("heun", (nfe + 1) // 2), "euler (sigma)": ("euler", nfe)}
+            if hasattr(model, "flow"):
+                runs["euler (flow t)"] = ("flow", nfe)
+            for label, (solver, steps) in runs.items():
+                if steps < 1:
+                    continue
+                t0 = time.perf_counter()
+                if solver == "flow":
+                    g = torch.Generator().manual_seed(seed)
+                    x = torch.cat([model.flow.sample(min(500, n - i), model.shape, steps, g) for i in range(0, n, 500)])
+                    used = steps
+                else:
+                    x = model.sample(n, steps=steps, seed=seed, solver=solver)
+                    used = 2 * steps - 1 if solver == "heun" else steps
+                x = x.clamp(0, 1)
+                fd = round(frechet_distance(x, test, data), 2)
+                row = {"model": name, "data": data, "sampler": label, "NFE": used, "FD": fd,
+                       "time s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+                rows.append(row)
+                print(row)
     return rows

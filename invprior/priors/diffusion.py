@@ -188,14 +188,23 @@ class Diffusion:
         return torch.cat([s, torch.zeros(1, dtype=torch.float64)])
 
     def sample(
-        self, n: int, steps: int = 18, seed: int | torch.Generator | None = 0, batch: int = 500, progress: bool = False
+        self,
+        n: int,
+        steps: int = 18,
+        seed: int | torch.Generator | None = 0,
+        batch: int = 500,
+        progress: bool = False,
+        solver: str = "heun",
     ) -> torch.Tensor:
         """``n`` unconditional samples by the deterministic Heun sampler of Karras et al. 2022
-        (Algorithm 1; ``2 steps - 1`` denoiser calls per sample), from ``sigma_max`` noise."""
+        (Algorithm 1; ``2 steps - 1`` denoiser calls per sample), from ``sigma_max`` noise;
+        ``solver="euler"``: the Euler (DDIM) step alone, ``steps`` calls."""
         from tqdm import tqdm
 
         from .._checks import make_generator
 
+        if solver not in ("heun", "euler"):
+            raise InvpriorError(f"solver must be 'heun' or 'euler', got {solver!r}")
         g = make_generator(seed)
         sig = self.schedule(steps)
         out = []
@@ -206,7 +215,7 @@ class Diffusion:
                     s, s_next = float(sig[k]), float(sig[k + 1])
                     d = (x - self.denoise(x, s)) / s
                     x_next = x + (s_next - s) * d
-                    if s_next > 0:
+                    if s_next > 0 and solver == "heun":
                         d2 = (x_next - self.denoise(x_next, s_next)) / s_next
                         x_next = x + (s_next - s) * 0.5 * (d + d2)
                     x = x_next
