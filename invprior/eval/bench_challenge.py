@@ -84,6 +84,11 @@ def _options(method: str, n_samples: int) -> dict:
         "cfm": {"n_samples": n_samples, "steps": 20},
         "vae_map": {"steps": 300, "restarts": 4},
         "csgm": {"steps": 300, "restarts": 4},
+        # dpir's defaults (sigma_start 0.2, 16 steps; tuned on natural photographs) fill no holes: on
+        # 6 shapes val images (val[20:26], not the calibration images) 1.0 / 40 was best or near it on
+        # every task (inpaint 21.4 dB vs 13.9 at the defaults, box 24.2 vs 11.5, sr4 18.6 vs 15.9,
+        # mri4 26.9 vs 26.3)
+        "dpir": {"sigma_start": 1.0, "steps": 40},
         "pigdm": {"n_samples": n_samples, "steps": 50},
         "mm": {"n_samples": n_samples, "steps": 50},
         "ddnm": {"n_samples": n_samples, "steps": 50},

@@ -25,6 +25,28 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / float(((a - b) ** 2).mean()))
 
 
+def _adam_step(task: Task, loss: torch.Tensor, clip: float = 1.0) -> dict[str, float]:
+    """One clipped step of the task's single Adam optimiser on its ``model``."""
+    opt = task.optimizers["adam"]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(task.model.parameters(), clip)
+    opt.step()
+    return {"loss": float(loss.detach())}
+
+
+@torch.no_grad()
+def _denoising_psnrs(D, val: torch.Tensor) -> dict[str, float]:
+    """PSNR of ``D(x + s eps, s)`` on 512 validation images at s = 0.1, 0.2, 0.5 (fixed seed)."""
+    g = torch.Generator().manual_seed(1234)
+    x = val[:512]
+    out = {}
+    for s in (0.1, 0.2, 0.5):
+        noisy = x + s * torch.randn(x.shape, generator=g)
+        out[f"psnr@{s:g}"] = _psnr(D(noisy, torch.full((len(x),), s)).clamp(0, 1), x)
+    return out
+
+
 class DiffusionTask(Task):
     """EDM denoising score matching of a ``DiffusionUNet`` (log-normal noise levels, EMA)."""
 
@@ -47,23 +69,10 @@ class DiffusionTask(Task):
         self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
 
     def step(self, x, g, bf16, labels=None):
-        loss = edm_loss(self.model, x, g, bf16=bf16)
-        opt = self.optimizers["adam"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach())}
+        return _adam_step(self, edm_loss(self.model, x, g, bf16=bf16))
 
-    @torch.no_grad()
     def validate(self, model, val, labels=None):
-        g = torch.Generator().manual_seed(1234)
-        x = val[:512]
-        out = {}
-        for s in (0.1, 0.2, 0.5):
-            noisy = x + s * torch.randn(x.shape, generator=g)
-            out[f"psnr@{s:g}"] = _psnr(model(noisy, torch.full((len(x),), s)).clamp(0, 1), x)
-        return out
+        return _denoising_psnrs(model, val)
 
 
 def dequantize(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -259,13 +268,7 @@ class E2ETask(Task):
 
     def step(self, x, g, bf16, labels=None):
         cond = sample_family(x, g, self.family)
-        loss = ((self.model(cond, bf16=bf16) - x) ** 2).mean()
-        opt = self.optimizers["adam"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach())}
+        return _adam_step(self, ((self.model(cond, bf16=bf16) - x) ** 2).mean())
 
     @torch.no_grad()
     def validate(self, model, val, labels=None):
@@ -296,23 +299,13 @@ class FlowMatchingTask(Task):
 
     def step(self, x, g, bf16, labels=None):
         cond = sample_family(x, g, self.family) if self.conditional else None
-        loss = self.model.loss(x, g, cond, bf16=bf16)
-        opt = self.optimizers["adam"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach())}
+        return _adam_step(self, self.model.loss(x, g, cond, bf16=bf16))
 
     @torch.no_grad()
     def validate(self, model, val, labels=None):
-        g = torch.Generator().manual_seed(1234)
         if not self.conditional:
-            D, x, out = FlowDenoiser(model), val[:512], {}
-            for s in (0.1, 0.2, 0.5):
-                noisy = x + s * torch.randn(x.shape, generator=g)
-                out[f"psnr@{s:g}"] = _psnr(D(noisy, torch.full((len(x),), s)).clamp(0, 1), x)
-            return out
+            return _denoising_psnrs(FlowDenoiser(model), val)
+        g = torch.Generator().manual_seed(1234)
         self._val = self._val or _family_val(val, self.family, 64)
         return {  # one draw, 10 Euler steps
             f"psnr_{t}": _psnr(model.sample(len(x), tuple(x.shape[1:]), 10, g, c).clamp(0, 1), x)

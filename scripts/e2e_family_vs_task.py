@@ -1,0 +1,50 @@
+"""One operator-conditioned end-to-end model for four tasks, or one model per task? Measured on SR x4.
+
+Compares the shipped ``e2e-shapes`` (trained on the whole operator family: random and box
+inpainting, SR x4, MRI) with ``training/e2e-sr-shapes/e2e-sr-shapes.safetensors`` (same architecture,
+same 4000 steps, SR x4 only; ``invprior train e2e --data shapes --out training/e2e-sr-shapes
+--export training/e2e-sr-shapes/e2e-sr-shapes.safetensors --threads 1 -o 'tasks=["sr"]'``) on the
+shapes validation split (val[100:356], not used for checkpoint selection), noise sigma 0.05.
+
+python scripts/e2e_family_vs_task.py   # -> docs/results/e2e-family-vs-task.md
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+import invprior as ip
+from invprior.eval import psnr, ssim
+from invprior.eval.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    x = ip.data.dataset("shapes", "val")[100:356].double()
+    models = {
+        "e2e-shapes (family, 4 tasks)": ip.zoo.load("e2e-shapes"),
+        "e2e-sr-shapes (SR x4 only)": ip.zoo.load_file(ROOT / "training/e2e-sr-shapes/e2e-sr-shapes.safetensors"),
+    }
+    rows = []
+    for sigma in (0.05, 0.15):
+        problem = ip.simulate(ip.operators.SuperResolution(4, x.shape), x, sigma, seed=0)
+        for name, m in models.items():
+            r = ip.solve(problem, m, method="e2e")
+            est = r.mean.clamp(0, 1)
+            rows.append({"model": name, "noise": sigma, "PSNR": psnr(est, x), "SSIM": ssim(est, x),
+                         "chi2": sum(r.diagnostics.chi2) / len(x)})  # fmt: skip
+    for r in rows:
+        print(r)
+    md = ["# End-to-end: one model for the operator family, or one per task?", "", (__doc__ or "").strip(), "",
+          markdown_table(rows), ""]  # fmt: skip
+    (ROOT / "docs/results/e2e-family-vs-task.md").write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
