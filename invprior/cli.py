@@ -528,7 +528,7 @@ def bench_challenge_cmd(
     method: list[str] = typer.Option([], "--method", help="Methods (default: all nine rows)."),
     images: int = typer.Option(4, help="Test images per cell."),
     calibration: int = typer.Option(10, help="Validation images per cell for the recalibration (at least 10)."),
-    samples: int = typer.Option(8, help="Posterior samples per image (samplers)."),
+    samples: int = typer.Option(4, help="Posterior samples per image (samplers)."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
     out: Path = typer.Option(Path("docs/results"), help="Folder for challenge.md/.html/.json and challenge/*.png."),
 ) -> None:
@@ -548,16 +548,22 @@ def bench_challenge_cmd(
     if calibration < 10:
         raise InvpriorError("--calibration needs at least 10 images (split-conformal widths from fewer are noise)")
     t0 = time.perf_counter()
-    rows = bc.run(tuple(condition) or tuple(bc.CONDITIONS), tuple(data), tuple(task) or bc.TASKS,
-                  tuple(method) or bc.METHODS, images, calibration, samples, out)  # fmt: skip
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".challenge.lock", "w") as lock:  # parts may run side by side: merge under a lock
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows, cmd = bc.merge_rows(out, rows, cmd)
-        (out / "challenge.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1, default=str))
-        md, page = bc.write_report(rows, out, cmd, took)
+
+    def save(cell: list[dict], report: bool = False):  # parts may run side by side: merge under a lock
+        with open(out / ".challenge.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            rows, full = bc.merge_rows(out, cell, cmd)
+            (out / "challenge.json").write_text(json.dumps({"command": full, "rows": rows}, indent=1, default=str))
+            if report:
+                took = f"(this run {time.perf_counter() - t0:.0f} s on this 2-core CPU)"
+                return rows, bc.write_report(rows, out, full, took)
+        return rows, None
+
+    bc.run(tuple(condition) or tuple(bc.CONDITIONS), tuple(data), tuple(task) or bc.TASKS,
+           tuple(method) or bc.METHODS, images, calibration, samples, out, on_cell=save)  # fmt: skip
+    rows, (md, page) = save([], report=True)
     typer.echo(markdown_table(rows, bc.COLUMNS))
     typer.echo(f"wrote {md} and {page}")
 

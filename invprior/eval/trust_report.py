@@ -299,7 +299,9 @@ def trust(
     chi2, p, dof = data_fidelity(problem, result.samples)
     res, note = residual_map(problem, result.mean)
     out = Trust(chi2.double(), p.double(), dof, res, note)
-    if plausibility_of is None and isinstance(prior, (Flow, GaussianMixture)):
+    ref = None
+    auto = plausibility_of is None and isinstance(prior, (Flow, GaussianMixture))
+    if auto:
         plausibility_of = "samples"
     if plausibility_of is not None:
         if plausibility_of not in ("samples", "mean"):
@@ -309,7 +311,14 @@ def trust(
         x = result.samples if plausibility_of == "samples" else result.mean[None]
         vals, kind = plausibility(prior, x.reshape(-1, *x.shape[2:]), steps=steps)
         out.plausibility = vals.reshape(x.shape[:2])
-        ref = reference_plausibility(prior, reference, steps=steps)
+        try:
+            ref = reference_plausibility(prior, reference, steps=steps)
+        except InvpriorError as e:
+            if not auto:
+                raise
+            out.plausibility_note = f"{kind}; no percentile: {e}"
+            ref = None
+    if plausibility_of is not None and ref is not None:
         out.percentile = _percentile(out.plausibility.flatten(), ref).reshape(x.shape[:2])
         out.plausibility_note = f"{kind}; percentile among {len(ref)} test images; of the {plausibility_of}"
     elif prior is not None and _density_kind(prior) is None:

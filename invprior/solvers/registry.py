@@ -336,7 +336,11 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     if problem.sigma:  # the trust layer's cheap part: chi2 and p per sample, residual map, flags
         from ..eval.trust_report import trust
 
-        result.trust = trust(result, problem, prior)
+        try:
+            result.trust = trust(result, problem, prior)
+        except InvpriorError as e:  # the check must never cost the user a finished solve
+            result.diagnostics.extra["trust_error"] = str(e)
+            return result
         n_flags = result.trust.n_flags
         if n_flags:
             kinds = sorted({f.kind for fl in result.trust.flags for f in fl})
