@@ -325,7 +325,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "classifier": {"steps": 3000, "lr": 1e-3},
     "e2e": {"steps": 4000, "lr": 1e-3, "ema": 0.999},
     "cfm": {"steps": 5000, "lr": 1e-3, "ema": 0.999},
-    "fm": {"steps": 5000, "lr": 1e-3, "ema": 0.999},
+    "fm": {"steps": 4000, "lr": 1e-3, "ema": 0.999},
 }
 
 
