@@ -191,7 +191,8 @@ def _cell(condition: str, data: str, task: str, methods, priors, n_test: int, n_
                 if len(g.panels) == 1:
                     panels.append(Panel(torch.zeros_like(g.panels[0].image), "(no std)"))
             pairs.append(ReportRow(" / ".join(g.name for g in pr), panels))
-        save_grid([head, *pairs], figures / f"{condition}-{image_data}-{task}.png", cell=1.5)
+        part = "" if set(methods) >= set(METHODS) else "-" + "-".join(methods)  # a partial run: its own figure
+        save_grid([head, *pairs], figures / f"{condition}-{image_data}-{task}{part}.png", cell=1.5)
     return rows
 
 
