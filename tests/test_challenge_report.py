@@ -71,3 +71,19 @@ def test_html_report_shows_its_figures_in_headless_chromium(tmp_path):
     assert img.shape[0] >= 2000
     assert img.std() > 10  # not blank: text, tables and figures
     assert (img < 128).mean() > 0.01  # dark pixels of the plots and text
+
+
+def test_predictions_are_judged_from_the_cells():
+    rows = _fake_rows()
+    rows[1]["PSNR"] = 21.0  # pigdm beats e2e in distribution
+    preds = {p["prediction"]: p for p in bc._predictions(rows)}
+    best = preds["the end-to-end net is best in distribution (a)"]
+    assert best["holds"] == "no" and "best PSNR in 0 of 1 cells (shapes sr4: pigdm)" in best["measured"]
+    shift = preds["under operator shift (b) the end-to-end net stops fitting the data (chi2 >> 1)"]
+    assert shift["holds"] == "yes" and "1 of 1 shifted cells above 1.5" in shift["measured"]
+    keep = preds["prior-based samplers keep fitting the data under operator shift (b)"]
+    assert keep["holds"] == "yes" and "pigdm 1.00" in keep["measured"] and "pigdm 2.00 dB" in keep["measured"]
+    for r in rows:  # now pigdm misfits too: the prediction no longer holds
+        r["chi2"] = 3.0
+    keep = {p["prediction"]: p for p in bc._predictions(rows)}[keep["prediction"]]
+    assert keep["holds"] == "no"

@@ -303,14 +303,80 @@ def _summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else math.nan
+
+
+def _predictions(rows: list[dict]) -> list[dict]:
+    """The chapter's predictions against the measured cells: what holds and what does not."""
+    ok = [r for r in rows if "PSNR" in r]
+
+    def cells(cond: str, method: str) -> dict:
+        return {(r["data"], r["task"]): r for r in ok if r["condition"] == cond and r["method"] == method}
+
+    def drop(method: str) -> float:  # mean PSNR lost from condition a to b on the cells run in both
+        a, b = cells("a", method), cells("b", method)
+        both = [k for k in a if k in b]
+        return sum(a[k]["PSNR"] - b[k]["PSNR"] for k in both) / len(both) if both else math.nan
+
+    def chi2(cond: str, method: str) -> float:
+        return _median([r["chi2"] for r in cells(cond, method).values()])
+
+    out = []
+    a_keys = sorted({(r["data"], r["task"]) for r in ok if r["condition"] == "a"})
+    if a_keys:
+        best = {k: max((r for r in ok if r["condition"] == "a" and (r["data"], r["task"]) == k),
+                       key=lambda r: r["PSNR"])["method"] for k in a_keys}  # fmt: skip
+        wins = sum(m == "e2e" for m in best.values())
+        per = ", ".join(f"{d} {t}: {m}" for (d, t), m in best.items())
+        holds = "yes" if wins == len(a_keys) else "partly" if wins > len(a_keys) / 2 else "no"
+        out.append({"prediction": "the end-to-end net is best in distribution (a)",
+                    "measured": f"best PSNR in {wins} of {len(a_keys)} cells ({per})", "holds": holds})  # fmt: skip
+    b_e2e = list(cells("b", "e2e").values())
+    if b_e2e:
+        hi = sum(r["chi2"] > 1.5 for r in b_e2e)
+        out.append({"prediction": "under operator shift (b) the end-to-end net stops fitting the data (chi2 >> 1)",
+                    "measured": f"e2e median chi2 {chi2('a', 'e2e'):.2f} in a, {chi2('b', 'e2e'):.2f} in b; "
+                                f"{hi} of {len(b_e2e)} shifted cells above 1.5; PSNR lost a->b {drop('e2e'):.2f} dB",
+                    "holds": "yes" if hi > len(b_e2e) / 2 else "partly" if hi else "no"})  # fmt: skip
+    samplers = [m for m in ("dpir", "pigdm", "mm", "ddnm", "tds") if cells("b", m)]
+    if samplers:
+        fit = [m for m in samplers if chi2("b", m) <= 1.5]
+        out.append({"prediction": "prior-based samplers keep fitting the data under operator shift (b)",
+                    "measured": "median chi2 in b: " + ", ".join(f"{m} {chi2('b', m):.2f}" for m in samplers)
+                                + "; PSNR lost a->b: " + ", ".join(f"{m} {drop(m):.2f} dB" for m in samplers),
+                    "holds": "yes" if len(fit) == len(samplers) else "partly" if fit else "no"})  # fmt: skip
+    if cells("b", "cfm") and b_e2e and samplers:
+        d_e2e, d_cfm = drop("e2e"), drop("cfm")
+        d_s = sum(drop(m) for m in samplers) / len(samplers)
+        between = min(d_e2e, d_s) <= d_cfm <= max(d_e2e, d_s)
+        out.append({"prediction": "conditional models (cfm) sit in between",
+                    "measured": f"PSNR lost a->b: e2e {d_e2e:.2f} dB, cfm {d_cfm:.2f} dB, samplers' mean {d_s:.2f} dB; "
+                                f"median chi2 in b: e2e {chi2('b', 'e2e'):.2f}, cfm {chi2('b', 'cfm'):.2f}",
+                    "holds": "yes" if between else "no"})  # fmt: skip
+    c_rows = [r for r in ok if r["condition"] == "c"]
+    if c_rows:
+        methods = [m for m in METHODS if cells("c", m)]
+        mis = {m: sum("data_misfit" in r.get("flags", "") for r in cells("c", m).values()) for m in methods}
+        out.append({"prediction": "(ours) under data shift (c) the trust layer warns that the data are not fitted",
+                    "measured": "cells with a data_misfit flag: " + ", ".join(f"{m} {n}/{len(cells('c', m))}"
+                                                                           for m, n in mis.items())
+                                + "; median chi2: " + ", ".join(f"{m} {chi2('c', m):.2f}" for m in methods),
+                    "holds": "partly" if any(mis.values()) else "no"})  # fmt: skip
+    return out
+
+
 def write_report(rows: list[dict], out: Path, command: str, took: str) -> tuple[Path, Path]:
     """``challenge.md`` and ``challenge.html`` (same content; figures under ``challenge/``)."""
     figs = _figures(rows, out / "challenge")
     summary = _summary(rows)
+    preds = _predictions(rows)
     grids = sorted(p.name for p in (out / "challenge").glob("*-*-*.png"))
     doc = (__doc__ or "").strip()
     md = ["# The challenge: end-to-end vs conditional vs latent vs diffusion", "", f"Command: `{command}` {took}.",
-          "", doc, "", "## Summary per condition and method", "", markdown_table(summary), "",
+          "", doc, "", "## The chapter's predictions, measured", "", markdown_table(preds), "",
+          "## Summary per condition and method", "", markdown_table(summary), "",
           "## All cells", "", markdown_table(rows, COLUMNS), ""]  # fmt: skip
     md += [f"![{f}](challenge/{f})" for f in figs] + [""] + [f"![{g}](challenge/{g})" for g in grids]
     out.mkdir(parents=True, exist_ok=True)
@@ -337,6 +403,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px}} img{{max-width:100%}} figure{{mar
 <body><h1>The challenge: end-to-end vs conditional vs latent vs diffusion</h1>
 <p>Command: <code>{html.escape(command)}</code> {html.escape(took)}.</p>
 <pre style="white-space:pre-wrap">{html.escape(doc)}</pre>
+<h2>The chapter's predictions, measured</h2>{table(preds)}
 <h2>Summary per condition and method</h2>{table(summary)}
 <h2>Figures</h2>{imgs}
 <h2>All cells</h2>{table(rows, COLUMNS)}
