@@ -9,7 +9,8 @@ import torch
 
 import invprior as ip
 
-SHIPPED = ["diffusion-shapes", "diffusion-digits", "vae-shapes", "gan-shapes", "flow-shapes"]
+SHIPPED = ["diffusion-shapes", "diffusion-digits", "vae-shapes", "vae-digits", "gan-shapes", "flow-shapes",
+           "fm-shapes", "fm-digits", "e2e-shapes", "e2e-digits", "cfm-shapes", "cfm-digits"]  # fmt: skip
 
 
 def test_every_required_model_is_shipped_with_a_card():
@@ -21,8 +22,9 @@ def test_every_required_model_is_shipped_with_a_card():
         assert card["size bytes"] < 8e6 and card["train seconds"] > 0
 
 
-@pytest.mark.parametrize("name", ["diffusion-shapes", "diffusion-digits"])
+@pytest.mark.parametrize("name", ["diffusion-shapes", "diffusion-digits", "fm-shapes", "fm-digits"])
 def test_shipped_diffusion_beats_wiener_and_tends_to_the_mean(name):
+    """The flow-matching priors run as diffusion priors through the exact change of variables."""
     from invprior.eval.bench_zoo import wiener_denoise
 
     prior = ip.zoo.load(name)
@@ -33,11 +35,12 @@ def test_shipped_diffusion_beats_wiener_and_tends_to_the_mean(name):
     with torch.no_grad():
         mse = float(((prior.denoise(noisy, 0.2) - test) ** 2).mean())
         mse_w = float(((wiener_denoise(train, noisy, 0.2) - test) ** 2).mean())
-        assert mse < 0.5 * mse_w, (mse, mse_w)  # measured: 0.0030 vs 0.0110 (shapes), 0.00095 vs 0.0050 (digits)
+        # measured: 0.0030 vs 0.0110 (shapes), 0.00095 vs 0.0050 (digits); fm: 0.0033 and 0.0011
+        assert mse < 0.5 * mse_w, (mse, mse_w)
         mu = train.mean(0)
         far = prior.denoise(mu + 1e3 * torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1)), 1e3)
     # at sigma = 1000 the exact posterior mean is the data mean; the network (trained up to sigma ~ 10,
-    # conditioning clamped beyond) gets within RMSE 0.08 of it (measured, shapes)
+    # conditioning clamped beyond) gets within RMSE 0.08 of it (measured, shapes; fm-shapes 0.03)
     assert float(((far - mu) ** 2).mean().sqrt()) < 0.12
 
 
@@ -96,15 +99,25 @@ def test_shipped_natural_diffusion_denoises_test_crops_at_any_size():
         assert prior.denoise(img, 0.1).shape == (1, 1, 40, 72)
 
 
-@pytest.mark.parametrize("name", ["e2e-shapes", "cfm-shapes"])
-def test_shipped_conditional_models_reconstruct_test_images_of_their_family(name):
-    """Fixed seeds: 8 shapes test images, noise 0.05 (measured 21.9 / 21.8 dB on inpainting and
-    24.0 / 23.5 dB on MRI x4 for e2e / cfm; the pseudo-inverse gives 7.6 and 15.6 dB)."""
+@pytest.mark.parametrize(("name", "floors"), [("e2e-shapes", (20.5, 22.5)), ("cfm-shapes", (20.5, 22.5)),
+                                              ("e2e-digits", (24.5, 26.5)), ("cfm-digits", (24.5, 26.5))])  # fmt: skip
+def test_shipped_conditional_models_reconstruct_test_images_of_their_family(name, floors):
+    """Fixed seeds: 8 test images, noise 0.05. Measured on inpainting / MRI x4: shapes e2e 21.9 / 24.0
+    dB, cfm 21.8 / 23.5 (the pseudo-inverse 7.6 / 15.6); digits e2e 25.9 / 27.9, cfm 26.7 / 28.2 (12.4 / 17.2)."""
     m = ip.zoo.load(name)
-    x = ip.data.dataset("shapes", "test")[:8].double()
-    for A, floor in ((ip.operators.Inpainting.random(x.shape, 0.7, seed=0), 20.5),
-                     (ip.operators.MRI.cartesian(x.shape, 4, seed=0), 22.5)):  # fmt: skip
+    x = ip.data.dataset(name.split("-")[1], "test")[:8].double()
+    for A, floor in ((ip.operators.Inpainting.random(x.shape, 0.7, seed=0), floors[0]),
+                     (ip.operators.MRI.cartesian(x.shape, 4, seed=0), floors[1])):  # fmt: skip
         problem = ip.simulate(A, x, 0.05, seed=0)
         opts = {"n_samples": 4, "steps": 10} if m.kind == "cfm" else {}
         r = ip.solve(problem, m, method=m.kind, **opts)
         assert ip.eval.psnr(r.mean.clamp(0, 1), x) > floor, (name, A.name)
+
+
+def test_bench_zoo_refuses_a_model_it_cannot_score_before_sampling():
+    from invprior.eval import bench_zoo
+
+    with pytest.raises(ip.InvpriorError, match=r"cfm-digits is a cfm model of digits.*bench challenge"):
+        bench_zoo.run(["cfm-digits"], 10, None)
+    with pytest.raises(ip.InvpriorError, match="bench zoo --nfe scores diffusion/fm models"):
+        bench_zoo.nfe_sweep(["vae-digits"], [4])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .._checks import InvpriorError
 from .._io import save_png
 from ..data import dataset
 from .metrics import frechet_distance, psnr
@@ -71,16 +72,34 @@ def _grid(x: torch.Tensor, rows: int = 8) -> torch.Tensor:
     return pad.reshape(rows, rows, h + 2, w + 2).permute(0, 2, 1, 3).reshape(rows * (h + 2), rows * (w + 2))
 
 
+GENERATIVE = ("diffusion", "fm", "vae", "gan", "flow")
+
+
+def _check_names(names: list[str], kinds: tuple[str, ...], what: str) -> None:
+    """Refuse, before any sampling, a model this benchmark cannot score."""
+    from .. import zoo
+
+    for name in names:
+        card = zoo.info(name)
+        if card.get("kind") not in kinds or card.get("data") not in ("shapes", "digits"):
+            raise InvpriorError(
+                f"{what} scores {'/'.join(kinds)} models of shapes or digits; {name} is a {card.get('kind')} model "
+                f"of {card.get('data')}" + (" (a conditional model: see invprior bench challenge)"
+                                            if card.get("kind") in ("e2e", "cfm") else "")
+            )  # fmt: skip
+
+
 def run(names: list[str] | None, n: int, out: Path, seed: int = 0) -> list[dict]:
     """Score the named zoo models (default: every diffusion/VAE/GAN/flow model shipped)."""
     from .. import zoo
     from ..models.tasks import bits_per_dim, dequantize
 
+    if names is not None:
+        _check_names(names, GENERATIVE, "bench zoo")
+
     if names is None:
         names = [
-            r["name"]
-            for r in zoo.list()
-            if r["kind"] in ("diffusion", "fm", "vae", "gan", "flow") and r["dataset"] in ("shapes", "digits")
+            r["name"] for r in zoo.list() if r["kind"] in GENERATIVE and r["dataset"] in ("shapes", "digits")
         ]  # the Frechet features exist for these only; fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -134,6 +153,7 @@ def nfe_sweep(names: list[str], nfes: list[int], n: int = 1000, seed: int = 0) -
     flow-matching prior also its native Euler integration of ``dx/dt = v`` on a uniform ``t`` grid."""
     from .. import zoo
 
+    _check_names(names, ("diffusion", "fm"), "bench zoo --nfe")
     rows = []
     for name in names:
         model = zoo.load(name)
