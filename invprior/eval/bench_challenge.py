@@ -173,7 +173,7 @@ def _cell(condition: str, data: str, task: str, methods, priors, n_test: int, n_
         short = {"data_misfit": "misfit", "atypical": "atypical", "too_narrow": "narrow"}
         mark = "!" + "/".join(short[k] for k in sorted(set(kinds))) if kinds else ""
         panels = [Panel(est[0], f"{row['PSNR']:.1f} dB, chi2 {r.diagnostics.chi2[n_cal]:.2g}"
-                        + (f" {mark}" if mark else ""))]  # fmt: skip
+                        + (f"\n{mark}" if mark else ""))]  # fmt: skip
         if r.std is not None:
             panels.append(Panel(r.std[n_cal], "std", cmap="magma", vmin=0.0, vmax=None))
         grid.append(ReportRow(method, panels))
@@ -187,7 +187,7 @@ def _cell(condition: str, data: str, task: str, methods, priors, n_test: int, n_
             pr = grid[i : i + 2]
             panels = []
             for g in pr:
-                panels += [Panel(p.image, f"{g.name}: {p.title}", p.cmap, p.vmin, p.vmax) for p in g.panels]
+                panels += [Panel(p.image, f"{g.name}\n{p.title}", p.cmap, p.vmin, p.vmax) for p in g.panels]
                 if len(g.panels) == 1:
                     panels.append(Panel(torch.zeros_like(g.panels[0].image), "(no std)"))
             pairs.append(ReportRow(" / ".join(g.name for g in pr), panels))
@@ -228,6 +228,7 @@ def _figures(rows: list[dict], folder: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     folder.mkdir(parents=True, exist_ok=True)
     names = []
@@ -269,6 +270,8 @@ def _figures(rows: list[dict], folder: Path) -> list[str]:
             if pts:
                 ax.scatter([max(p[0], 1e-3) for p in pts], [p[1] for p in pts], s=14, c=colours[c], label=c)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.axvline(1.0, color="k", lw=0.8, ls=":")
         ax.set_title(m, fontsize=9)
         ax.set_xlabel("chi2 (log)", fontsize=7)
