@@ -87,3 +87,18 @@ def test_predictions_are_judged_from_the_cells():
         r["chi2"] = 3.0
     keep = {p["prediction"]: p for p in bc._predictions(rows)}[keep["prediction"]]
     assert keep["holds"] == "no"
+
+
+def test_merged_runs_keep_every_command_once_and_redone_cells_replace_old_ones(tmp_path):
+    import json
+
+    rows = _fake_rows()
+    first, cmd = bc.merge_rows(tmp_path, rows[:2], "run A")
+    (tmp_path / "challenge.json").write_text(json.dumps({"command": cmd, "rows": first}))
+    for cell in ([rows[2]], [rows[3]]):  # run B saves its cells one by one
+        merged, cmd = bc.merge_rows(tmp_path, cell, "run B")
+        (tmp_path / "challenge.json").write_text(json.dumps({"command": cmd, "rows": merged}))
+    assert cmd == "run A`, then `run B" and len(merged) == 4
+    redo = {**rows[0], "PSNR": 99.0}
+    merged, cmd = bc.merge_rows(tmp_path, [redo], "run B")
+    assert len(merged) == 4 and next(r["PSNR"] for r in merged if r["method"] == "e2e") == 99.0

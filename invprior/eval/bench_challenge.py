@@ -432,8 +432,8 @@ def merge_rows(out: Path, rows: list[dict], command: str) -> tuple[list[dict], s
         kept = [r for r in old["rows"] if key(r) not in redone]
         if kept:
             rows = kept + rows
-            if command not in old["command"]:
-                command = f"{old['command']}`, then `{command}"
+            # the commands that made the kept rows, each once
+            command = old["command"] if command in old["command"] else f"{old['command']}`, then `{command}"
     order = {c: i for i, c in enumerate(CONDITIONS)}
     rows.sort(key=lambda r: (order[r["condition"]], r["data"], TASKS.index(r["task"]), METHODS.index(r["method"])))
     return rows, command
