@@ -672,6 +672,7 @@ _KIND_HELP = {
     "for one task)",
     "cfm": "a conditional flow-matching velocity field over the operator family of the challenge",
     "fm": "an unconditional flow-matching prior (Gaussian path; every diffusion sampler runs on it)",
+    "ae": "the KL-regularised autoencoder of a latent diffusion model (latent 4x7x7; -o beta=1e-4)",
 }
 
 

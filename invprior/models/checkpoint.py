@@ -133,7 +133,7 @@ _CONFIG_RANGES: dict[str, tuple[float, float]] = {
     "channels": (1, 64), "widths": (1, 2048), "blocks": (0, 16), "emb": (1, 4096), "latent": (1, 4096),
     "width": (1, 2048), "hidden": (1, 8192), "couplings": (1, 128), "features": (1, 8192), "dropout": (0, 0.99),
     "sigma_data": (1e-6, 1e3), "sigma_cond_max": (1e-6, 1e6), "alpha": (0, 10), "n_classes": (1, 100_000),
-    "cond_channels": (0, 64),
+    "cond_channels": (0, 64), "latent_channels": (1, 64),
 }  # fmt: skip
 
 
@@ -158,7 +158,7 @@ def build(meta: dict[str, Any]):
     if arch == "DenoiserUNet":
         return DenoiserUNet(cfg["channels"], tuple(cfg["widths"]), cfg["blocks"])
     simple = {"ConvVAE": G.ConvVAE, "DCGANGenerator": G.DCGANGenerator, "RealNVP": G.RealNVP,
-              "Classifier": G.Classifier}  # fmt: skip
+              "Classifier": G.Classifier, "KLAutoencoder": G.KLAutoencoder}  # fmt: skip
     if arch in simple:
         return simple[arch](**cfg)
     raise InvpriorError(f"unknown architecture {arch!r} in the weights' metadata")

@@ -9,6 +9,9 @@ Fréchet distance.
 - ``RealNVP``: multi-scale affine-coupling flow with exact log-density (Dinh et al. 2017,
   arXiv:1605.08803), on logit-transformed dequantised pixels.
 - ``Classifier``: a small CNN; its penultimate 128 features define the Fréchet distance.
+- ``KLAutoencoder``: the first stage of a latent diffusion model (Rombach et al. 2022,
+  arXiv:2112.10752), small: a convolutional encoder to a spatial Gaussian latent ``(C, 7, 7)`` with
+  a weak KL penalty towards ``N(0, I)``, and a linear-output decoder.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Classifier", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "RealNVP"]
+__all__ = ["Classifier", "ConvVAE", "DCGANDiscriminator", "DCGANGenerator", "KLAutoencoder", "RealNVP"]
 
 
 # ---------------------------------------------------------------------------------------------- VAE
@@ -67,6 +70,61 @@ class ConvVAE(nn.Module):
         nll = (0.5 * ((x - mean) / ls.exp()) ** 2 + ls + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
         kl = 0.5 * (mu**2 + (2 * logstd).exp() - 2 * logstd - 1).sum(1)
         return nll, kl
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decode(z)
+
+
+# -------------------------------------------------------------------------------- KL autoencoder
+class _Res(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, 1, 1),
+                                  nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, 1, 1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class KLAutoencoder(nn.Module):
+    """``x`` (1, 28, 28) in [0, 1] → ``q(z|x) = N(mu, diag(exp(2 logstd)))`` with ``z`` (C, 7, 7) →
+    ``decode(z)`` (1, 28, 28). ``latent_std`` (a buffer, set on the validation split while training)
+    is the spread of the latent means: latent diffusion models work on ``mu / latent_std``."""
+
+    def __init__(self, latent_channels: int = 4, width: int = 48):
+        super().__init__()
+        self.config = {"latent_channels": latent_channels, "width": width}
+        self.latent_shape = (latent_channels, 7, 7)
+        w = width
+        self.enc = nn.Sequential(
+            nn.Conv2d(1, w, 3, 1, 1), _Res(w),
+            nn.Conv2d(w, 2 * w, 3, 2, 1), _Res(2 * w),  # 14
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1), _Res(2 * w),  # 7
+            nn.GroupNorm(8, 2 * w), nn.SiLU(), nn.Conv2d(2 * w, 2 * latent_channels, 3, 1, 1),
+        )  # fmt: skip
+        self.dec = nn.Sequential(
+            nn.Conv2d(latent_channels, 2 * w, 3, 1, 1), _Res(2 * w), _Res(2 * w),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(2 * w, w, 3, 1, 1), _Res(w),  # 14
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w, w, 3, 1, 1), _Res(w),  # 28
+            nn.GroupNorm(8, w), nn.SiLU(), nn.Conv2d(w, 1, 3, 1, 1),
+        )  # fmt: skip
+        self.register_buffer("latent_std", torch.ones(()))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logstd = self.enc(2 * x - 1).chunk(2, dim=1)
+        return mu, logstd.clamp(-10, 2)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.dec(z) + 1) / 2
+
+    def loss_terms(self, x: torch.Tensor, g: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image ``(squared reconstruction error summed over pixels, KL(q || N(0, I)))`` for one
+        reparameterised draw."""
+        mu, logstd = self.encode(x)
+        z = mu + logstd.exp() * torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+        rec = ((self.decode(z) - x) ** 2).flatten(1).sum(1)
+        kl = 0.5 * (mu**2 + (2 * logstd).exp() - 2 * logstd - 1).flatten(1).sum(1)
+        return rec, kl
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.decode(z)

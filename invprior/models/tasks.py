@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .conditional import FAMILY, TASK_NAMES, E2EUNet, FlowDenoiser, FlowUNet, sample_family
-from .generative import Classifier, ConvVAE, DCGANDiscriminator, DCGANGenerator, RealNVP
+from .generative import Classifier, ConvVAE, DCGANDiscriminator, DCGANGenerator, KLAutoencoder, RealNVP
 from .training import Task, TrainConfig
 from .unet import DiffusionUNet, EDMDenoiser, edm_loss
 
@@ -118,6 +118,40 @@ class VAETask(Task):
         nll, kl = model.elbo_terms(dequantize(x, g), g)
         recon = model.decode(model.encode(x)[0])
         return {"elbo_bpd": bits_per_dim(nll + kl), "recon_psnr": _psnr(recon, x)}
+
+
+class AutoencoderTask(Task):
+    """The first stage of latent diffusion: squared error plus a weak KL penalty (``beta``) on a
+    ``KLAutoencoder``; validation sets its ``latent_std`` from the val split's latent means."""
+
+    architecture = "KLAutoencoder"
+    loss_names = ("loss", "kl")
+    val_names = ("recon_psnr", "kl", "latent_std")
+    defaults: ClassVar[dict[str, Any]] = {"latent_channels": 4, "width": 48, "beta": 1e-4}
+
+    def __init__(self, cfg: TrainConfig):
+        o = {**self.defaults, **cfg.options}
+        self.beta = float(o["beta"])
+        self.model = KLAutoencoder(o["latent_channels"], o["width"])
+        self.modules = {"model": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
+
+    def step(self, x, g, bf16, labels=None):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            rec, kl = self.model.loss_terms(x, g)
+        loss = (rec.float() + self.beta * kl.float()).mean() / x[0].numel()
+        out = _adam_step(self, loss)
+        return {**out, "kl": float(kl.float().mean().detach())}
+
+    @torch.no_grad()
+    def validate(self, model, val, labels=None):
+        x = val[:1000]
+        mu, logstd = model.encode(x)
+        kl = 0.5 * (mu**2 + (2 * logstd).exp() - 2 * logstd - 1).flatten(1).sum(1)
+        std = mu.std()
+        for m in {id(model): model, id(self.model): self.model}.values():
+            m.latent_std.fill_(float(std))
+        return {"recon_psnr": _psnr(model.decode(mu).clamp(0, 1), x), "kl": float(kl.mean()), "latent_std": float(std)}
 
 
 class GANTask(Task):
@@ -315,7 +349,7 @@ class FlowMatchingTask(Task):
 
 TASKS: dict[str, type[Task]] = {
     "diffusion": DiffusionTask, "vae": VAETask, "gan": GANTask, "flow": FlowTask, "classifier": ClassifierTask,
-    "e2e": E2ETask, "cfm": FlowMatchingTask, "fm": FlowMatchingTask,
+    "e2e": E2ETask, "cfm": FlowMatchingTask, "fm": FlowMatchingTask, "ae": AutoencoderTask,
 }  # fmt: skip
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "diffusion": {"steps": 6000, "lr": 1e-3, "ema": 0.999},
@@ -326,6 +360,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "e2e": {"steps": 4000, "lr": 1e-3, "ema": 0.999},
     "cfm": {"steps": 5000, "lr": 1e-3, "ema": 0.999},
     "fm": {"steps": 4000, "lr": 1e-3, "ema": 0.999},
+    "ae": {"steps": 4000, "lr": 1e-3},
 }
 
 
