@@ -673,6 +673,7 @@ _KIND_HELP = {
     "cfm": "a conditional flow-matching velocity field over the operator family of the challenge",
     "fm": "an unconditional flow-matching prior (Gaussian path; every diffusion sampler runs on it)",
     "ae": "the KL-regularised autoencoder of a latent diffusion model (latent 4x7x7; -o beta=1e-4)",
+    "ldm": "a latent diffusion prior on a trained autoencoder's latents (-o autoencoder=ae-DATA, the default)",
 }
 
 

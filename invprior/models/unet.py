@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["DiffusionUNet", "EDMDenoiser", "edm_loss"]
+__all__ = ["DiffusionUNet", "EDMDenoiser", "edm_loss", "edm_loss_net"]
 
 
 def _norm(ch: int) -> nn.GroupNorm:
@@ -74,7 +74,7 @@ class Attention(nn.Module):
 
 
 class DiffusionUNet(nn.Module):
-    """Raw network ``F(x, c_noise[, cond])`` on ``(B, C, H, W)`` with H, W divisible by 4 (28 → 14 → 7).
+    """Raw network ``F(x, c_noise[, cond])`` on ``(B, C, H, W)``, any H, W (28 → 14 → 7; 7 → 4 → 7).
 
     ``cond_channels > 0`` adds input maps that condition it (``models.conditional``); the output
     always has ``channels`` channels.
@@ -137,8 +137,8 @@ class DiffusionUNet(nn.Module):
         for m in self.up:
             if isinstance(m, ResBlock):
                 h = m(torch.cat([h, skips.pop()], dim=1), e)
-            else:
-                h = m(h)
+            else:  # upsample to the size of the skip it meets (odd sizes: 7 -> 4 -> 7)
+                h = F.interpolate(h, size=skips[-1].shape[-2:], mode="nearest")
         return self.tail(h)
 
 
@@ -181,10 +181,15 @@ def edm_loss(model: EDMDenoiser, x: torch.Tensor, g: torch.Generator, p_mean: fl
              bf16: bool = True) -> torch.Tensor:  # fmt: skip
     """The EDM training loss on a batch of [0, 1] images: log-normal noise levels, weight
     ``(s² + sd²) / (s sd)²`` so that every level contributes a unit-scale target."""
-    xs = 2 * x - 1
-    s = (p_mean + p_std * torch.randn(x.shape[0], generator=g)).exp()
-    noisy = xs + s.view(-1, 1, 1, 1) * torch.randn(xs.shape, generator=g)
+    return edm_loss_net(model, 2 * x - 1, g, p_mean, p_std, bf16)
+
+
+def edm_loss_net(model: EDMDenoiser, xs: torch.Tensor, g: torch.Generator, p_mean: float = -1.2,
+                 p_std: float = 1.2, bf16: bool = True) -> torch.Tensor:  # fmt: skip
+    """``edm_loss`` on data already in the network's space (images in [-1, 1], or normalised latents)."""
+    s = (p_mean + p_std * torch.randn(xs.shape[0], generator=g)).exp()
+    noisy = xs + s.view(-1, *([1] * (xs.dim() - 1))) * torch.randn(xs.shape, generator=g)
     d = model.forward_net_space(noisy, s, bf16=bf16)
     sd = model.sigma_data
     w = (s**2 + sd**2) / (s * sd) ** 2
-    return (w.view(-1, 1, 1, 1) * (d - xs) ** 2).mean()
+    return (w.view(-1, *([1] * (xs.dim() - 1))) * (d - xs) ** 2).mean()

@@ -13,6 +13,7 @@ from .denoisers import (
 )
 from .diffusion import Diffusion
 from .generative import Flow, LatentGenerator
+from .latent_diffusion import LatentDiffusion
 from .regularisers import DCTL1, TV, NuclearNorm, Regulariser, Tikhonov, WaveletL1
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Diffusion",
     "Flow",
     "GaussianMixture",
+    "LatentDiffusion",
     "LatentGenerator",
     "LearnedDenoiser",
     "LowRankDenoiser",

@@ -10,6 +10,8 @@ reproduces it, training time and measured quality. ``load`` returns a prior obje
 - ``fm-*`` → ``ip.priors.Diffusion`` through the exact change of variables of the flow's Gaussian
   path (every diffusion sampler runs on it; ``.flow`` is the velocity field)
 - ``e2e-*``, ``cfm-*`` → ``ip.priors.ConditionalModel`` (methods ``e2e`` and ``cfm``)
+- ``ae-*`` → the ``KLAutoencoder`` of a latent diffusion model; ``ldm-*`` →
+  ``ip.priors.LatentDiffusion`` (its autoencoder loaded with it; methods ``psld`` and ``resample``)
 - ``denoiser-*`` → ``ip.priors.LearnedDenoiser``; ``classifier-*`` → the feature network of the
   Fréchet distance (``ip.eval.frechet_distance``).
 """
@@ -102,6 +104,29 @@ def load_file(file: str | Path, name: str | None = None):
                                     name=name, info=meta)  # fmt: skip
         out.flow = model  # the velocity field: flow-native solvers and the ODE likelihood
         return out
+    if kind == "ae":
+        return model
+    if kind == "ldm":
+        from ..models.tasks import load_autoencoder
+        from ..priors.latent_diffusion import LatentDiffusion
+
+        ref = meta.get("autoencoder")
+        if not ref:
+            raise InvpriorError(f"{file}: a latent diffusion model without the name of its autoencoder")
+        if ref.endswith(".safetensors"):  # a user's run: the path it was trained with, or beside this file
+            found = [p for p in (Path(ref), file.parent / Path(ref).name) if p.is_file()]
+            if not found:
+                raise InvpriorError(f"{file} decodes with the autoencoder {ref}, found neither there nor beside it")
+            ref = str(found[0])
+        elif not (_DIR / f"{ref}.safetensors").exists():
+            raise InvpriorError(f"{file} decodes with the autoencoder {ref!r}, which is not in the zoo")
+        ae, ae_meta = load_autoencoder(ref)
+        if meta.get("autoencoder_sha256") and ae_meta["sha256"] != meta["autoencoder_sha256"]:
+            raise InvpriorError(
+                f"{file} was trained on the latents of another {ref} (sha256 {meta['autoencoder_sha256'][:12]}..., "
+                f"found {ae_meta['sha256'][:12]}...); retrain it on this autoencoder"
+            )
+        return LatentDiffusion(model, ae, (1, 28, 28), name=name, info=meta)
     if kind == "vae":
         std = model.decoder_log_std().detach().exp()[0]
         enc = lambda x: model.encode(x)[0]  # noqa: E731 - the posterior mean of q(z|x)

@@ -1,0 +1,64 @@
+"""Latent diffusion priors (Rombach et al. 2022, arXiv:2112.10752): a diffusion model on the
+normalised latents ``z = mu(x) / latent_std`` of a KL-regularised autoencoder; images are
+``decode(z)``. The samplers ``psld`` and ``resample`` run on it (``ip.solvers``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .diffusion import Diffusion
+
+__all__ = ["LatentDiffusion"]
+
+
+class _NetSpace(nn.Module):
+    """``D(z, sigma)`` of an ``EDMDenoiser`` trained on unit-std latents: no [0, 1] ↔ [-1, 1] map."""
+
+    def __init__(self, edm: nn.Module):
+        super().__init__()
+        self.edm = edm
+
+    def forward(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return self.edm.forward_net_space(z, sigma)
+
+
+class LatentDiffusion:
+    """``latent``: a ``Diffusion`` on latents of shape ``latent_shape``; ``decode(z)`` / ``encode(x)``
+    map between those latents and ``shape`` images through the autoencoder ``ae``.
+
+    ``decode`` is differentiable (DPS-type samplers backpropagate through it); ``encode`` returns the
+    posterior mean of the encoder, normalised like the latents the diffusion model was trained on.
+    """
+
+    def __init__(self, edm: nn.Module, ae: nn.Module, shape: tuple[int, ...], name: str = "ldm",
+                 info: dict | None = None, sigma_min: float = 0.002, sigma_max: float = 40.0):  # fmt: skip
+        self.ae = ae
+        self.shape = tuple(shape)
+        self.latent_shape = tuple(ae.latent_shape)
+        self.name = name
+        self.info = info or {}
+        self.latent = Diffusion.from_module(_NetSpace(edm), sigma_min, sigma_max, self.latent_shape,
+                                            name=f"{name} (latent)", info=self.info)  # fmt: skip
+        self.module = edm
+
+    def __repr__(self) -> str:
+        return f"LatentDiffusion({self.name!r}, latent {self.latent_shape} -> images {self.shape})"
+
+    @property
+    def nfe(self) -> int:
+        """Latent denoiser evaluations so far (samplers report the difference)."""
+        return self.latent.nfe
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.ae.decode(z.float() * self.ae.latent_std).to(z.dtype)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.ae.encode(x.float())[0] / self.ae.latent_std).to(x.dtype)
+
+    def sample(self, n: int, steps: int = 18, seed: int | torch.Generator | None = 0, solver: str = "heun",
+               progress: bool = False) -> torch.Tensor:  # fmt: skip
+        """``n`` images: latents by the deterministic sampler of ``Diffusion.sample``, decoded."""
+        z = self.latent.sample(n, steps=steps, seed=seed, solver=solver, progress=progress)
+        with torch.no_grad():
+            return self.decode(z)
