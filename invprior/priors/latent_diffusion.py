@@ -24,23 +24,41 @@ class _NetSpace(nn.Module):
 
 
 class LatentDiffusion:
-    """``latent``: a ``Diffusion`` on latents of shape ``latent_shape``; ``decode(z)`` / ``encode(x)``
-    map between those latents and ``shape`` images through the autoencoder ``ae``.
+    """``latent``: a ``Diffusion`` on latents of shape ``latent.shape``; ``decode(z)`` and ``encode(x)``
+    map between those latents and ``shape`` images.
 
-    ``decode`` is differentiable (DPS-type samplers backpropagate through it); ``encode`` returns the
-    posterior mean of the encoder, normalised like the latents the diffusion model was trained on.
+    ``decode`` must be differentiable (DPS-type samplers backpropagate through it); ``encode`` gives
+    the latent of an image (for an autoencoder: the encoder's mean, normalised like the latents the
+    diffusion model was trained on). ``from_autoencoder`` builds one from trained networks.
     """
 
-    def __init__(self, edm: nn.Module, ae: nn.Module, shape: tuple[int, ...], name: str = "ldm",
-                 info: dict | None = None, sigma_min: float = 0.002, sigma_max: float = 40.0):  # fmt: skip
-        self.ae = ae
-        self.shape = tuple(shape)
-        self.latent_shape = tuple(ae.latent_shape)
+    def __init__(self, latent: Diffusion, decode, encode, shape: tuple[int, ...], name: str = "ldm",
+                 info: dict | None = None):  # fmt: skip
+        self.latent = latent
+        self._decode, self._encode = decode, encode
+        self.shape = tuple(int(s) for s in shape)
+        self.latent_shape = tuple(latent.shape)
         self.name = name
         self.info = info or {}
-        self.latent = Diffusion.from_module(_NetSpace(edm), sigma_min, sigma_max, self.latent_shape,
-                                            name=f"{name} (latent)", info=self.info)  # fmt: skip
-        self.module = edm
+
+    @classmethod
+    def from_autoencoder(cls, edm: nn.Module, ae: nn.Module, shape: tuple[int, ...], name: str = "ldm",
+                         info: dict | None = None, sigma_min: float = 0.002,
+                         sigma_max: float = 40.0) -> LatentDiffusion:  # fmt: skip
+        """An ``EDMDenoiser`` trained on ``mu(x) / ae.latent_std`` (``invprior train ldm``) and its
+        ``KLAutoencoder``."""
+        latent = Diffusion.from_module(_NetSpace(edm), sigma_min, sigma_max, tuple(ae.latent_shape),
+                                       name=f"{name} (latent)", info=info)  # fmt: skip
+
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            return ae.decode(z.float() * ae.latent_std).to(z.dtype)
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return (ae.encode(x.float())[0] / ae.latent_std).to(x.dtype)
+
+        out = cls(latent, decode, encode, shape, name, info)
+        out.ae, out.module = ae, edm
+        return out
 
     def __repr__(self) -> str:
         return f"LatentDiffusion({self.name!r}, latent {self.latent_shape} -> images {self.shape})"
@@ -51,10 +69,10 @@ class LatentDiffusion:
         return self.latent.nfe
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.ae.decode(z.float() * self.ae.latent_std).to(z.dtype)
+        return self._decode(z)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.ae.encode(x.float())[0] / self.ae.latent_std).to(x.dtype)
+        return self._encode(x)
 
     def sample(self, n: int, steps: int = 18, seed: int | torch.Generator | None = 0, solver: str = "heun",
                progress: bool = False) -> torch.Tensor:  # fmt: skip

@@ -138,9 +138,21 @@ def _need_diffusion(problem: Problem, prior) -> str | None:
     from ..priors.diffusion import Diffusion
 
     if not isinstance(prior, Diffusion):
+        if type(prior).__name__ == "LatentDiffusion":
+            return f"{prior.name} is a latent diffusion prior: use method psld or resample"
         return _prior_name(prior) + " (wrap a denoiser with ip.priors.Diffusion.from_denoiser)"
     if prior.shape != problem.operator.in_shape:
         return f"the diffusion prior makes {prior.shape} samples but {_op(problem)} takes {problem.operator.in_shape}"
+    return None
+
+
+def _need_latent_diffusion(problem: Problem, prior) -> str | None:
+    from ..priors.latent_diffusion import LatentDiffusion
+
+    if not isinstance(prior, LatentDiffusion):
+        return _prior_name(prior) + " (a prior with a decoder; load one: ip.zoo.load('ldm-shapes'))"
+    if prior.shape != problem.operator.in_shape:
+        return f"its decoder makes {prior.shape} images but {_op(problem)} takes {problem.operator.in_shape}"
     return None
 
 
@@ -198,6 +210,7 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "diffusion": ("a Diffusion prior", _need_diffusion),
     "latent": ("a LatentGenerator prior (GAN or VAE decoder)", _need_latent),
     "flow": ("a Flow prior", _need_flow),
+    "latent_diffusion": ("a LatentDiffusion prior (a latent diffusion model and its decoder)", _need_latent_diffusion),
     "conditional_e2e": ("an end-to-end model (ConditionalModel, kind e2e)", _need_conditional("e2e")),
     "conditional_flow": ("a conditional flow-matching model (ConditionalModel, kind cfm)", _need_conditional("cfm")),
 }

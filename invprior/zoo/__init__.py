@@ -126,7 +126,7 @@ def load_file(file: str | Path, name: str | None = None):
                 f"{file} was trained on the latents of another {ref} (sha256 {meta['autoencoder_sha256'][:12]}..., "
                 f"found {ae_meta['sha256'][:12]}...); retrain it on this autoencoder"
             )
-        return LatentDiffusion(model, ae, (1, 28, 28), name=name, info=meta)
+        return LatentDiffusion.from_autoencoder(model, ae, (1, 28, 28), name=name, info=meta)
     if kind == "vae":
         std = model.decoder_log_std().detach().exp()[0]
         enc = lambda x: model.encode(x)[0]  # noqa: E731 - the posterior mean of q(z|x)

@@ -4,6 +4,7 @@ from .conditional import cfm, e2e, pnp_flow
 from .diffusion import ald, daps, ddnm, ddrm, diffpir, dps, mm, pigdm, reddiff
 from .exact import exact
 from .langevin import myula, pnp_ula, ula
+from .latent import psld, resample
 from .smc import fps_smc, mcgdiff, tds
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "pigdm",
     "pnp_flow",
     "pnp_ula",
+    "psld",
     "reddiff",
+    "resample",
     "tds",
     "ula",
 ]
