@@ -64,7 +64,7 @@ def test_resample_fits_the_data_and_beats_the_prior_on_a_gaussian_latent():
     for space in ("latent", "pixel"):
         r = ip.solve(problem, prior, method="resample", space=space, steps=40, n_samples=64, seed=0)
         err = float((r.mean - exact_mean).norm())
-        assert err < 0.5 * float((prior_mean - exact_mean).norm()), (space, err)
+        assert err < 0.2 * float((prior_mean - exact_mean).norm()), (space, err)  # measured 0.05, 0.10 of it
         assert max(r.diagnostics.chi2) < 2.0, (space, r.diagnostics.chi2)
         assert r.diagnostics.extra["data_consistency_passes"] >= 2
 
