@@ -479,6 +479,7 @@ def bench_diffusion_cmd(
     task: list[str] = typer.Option([], "--task", help="Tasks (default: inpaint box deblur sr4 mri4 cs)."),
     sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: all nine; SMC rows: tds@x1 ...)."),
     smc: bool = typer.Option(False, "--smc", help="Only the SMC rows at 1x and 4x the budget (merged into the table)."),
+    latent: bool = typer.Option(False, "--latent", help="Only the latent-diffusion rows (ldm-DATA; merged)."),
     images: int = typer.Option(8, help="Test images per dataset."),
     samples: int = typer.Option(16, help="Posterior samples per image."),
     noise: float = typer.Option(0.05, help="Measurement noise sigma_y."),
@@ -489,7 +490,9 @@ def bench_diffusion_cmd(
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
-    names = tuple(sampler) or tuple(bench_diffusion.SMC_SAMPLERS if smc else bench_diffusion.SAMPLERS)
+    names = tuple(sampler) or tuple(
+        bench_diffusion.SMC_SAMPLERS if smc else bench_diffusion.LATENT_SAMPLERS if latent else bench_diffusion.SAMPLERS
+    )
     rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS), names, images, samples, noise,
                                out / "diffusion")  # fmt: skip
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -510,7 +513,7 @@ def bench_diffusion_cmd(
         for t in task or bench_diffusion.TASKS:
             md += [
                 f"![{d}-{t}{s}](diffusion/{d}-{t}{s}.png)"
-                for s in ("", "-smc")
+                for s in ("", "-smc", "-latent")
                 if (out / "diffusion" / f"{d}-{t}{s}.png").exists()
             ]
     out.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,15 @@ from ..solvers import get, solve
 from .metrics import coverage, psnr, ssim
 from .report import Panel, ReportRow, measurement_image, save_grid
 
-__all__ = ["SAMPLERS", "SMC_SAMPLERS", "TASKS", "make_operator", "run"]
+__all__ = ["LATENT_SAMPLERS", "SAMPLERS", "SMC_SAMPLERS", "TASKS", "make_operator", "run"]
 
 SAMPLERS = ["ddrm", "ddnm", "pigdm", "mm", "dps", "diffpir", "ald", "reddiff", "daps"]
 # SMC rows "tds@x1": n_samples runs whose particles cost F times the network evaluations of a
 # 100-step sampler's n_samples draws: at their default 50 steps, N = 2 F particles per run
 SMC_SAMPLERS = ["tds@x1", "tds@x4", "mcgdiff@x1", "mcgdiff@x4", "fps_smc@x1", "fps_smc@x4"]
 REF_STEPS = 100
+# latent-diffusion rows: the samplers of ip.priors.LatentDiffusion with the zoo's ldm-<dataset>
+LATENT_SAMPLERS = ["psld", "resample", "resample@pixel"]
 TASKS = ["inpaint", "box", "deblur", "sr4", "mri4", "cs"]
 
 
@@ -64,12 +66,15 @@ def run(
     seed: int = 0,
     priors: dict | None = None,
 ) -> list[dict]:
-    """``priors`` maps a dataset to a ``Diffusion`` (default: the zoo's ``diffusion-<dataset>``)."""
+    """``priors`` maps a dataset to a ``Diffusion`` (default: the zoo's ``diffusion-<dataset>``); the
+    latent rows (``LATENT_SAMPLERS``) use the zoo's ``ldm-<dataset>``."""
     from .. import zoo
 
     rows = []
     for data in datasets:
-        prior = (priors or {}).get(data) or zoo.load(f"diffusion-{data}")
+        latent_rows = [s.split("@")[0] in ("psld", "resample") for s in samplers]
+        pixel_prior = (priors or {}).get(data) or (zoo.load(f"diffusion-{data}") if not all(latent_rows) else None)
+        latent_prior = zoo.load(f"ldm-{data}") if any(latent_rows) else None
         x = dataset(data, "test")[:n_images]
         for task in tasks:
             A = make_operator(task, tuple(x.shape))
@@ -79,7 +84,10 @@ def run(
                 t0 = time.perf_counter()
                 method, _, factor = name.partition("@x")
                 opts = {}
-                if factor:
+                prior = latent_prior if method.split("@")[0] in ("psld", "resample") else pixel_prior
+                if name == "resample@pixel":
+                    method, opts = "resample", {"space": "pixel"}
+                elif factor:
                     steps = solve_defaults(method)["steps"]
                     opts = {"n_particles": max(1, round(int(factor) * REF_STEPS / steps))}
                 try:
@@ -109,6 +117,8 @@ def run(
                 meas, what = measurement_image(problem)
                 head = ReportRow("truth / y", [Panel(x[0], "truth"), Panel(meas, what)])
                 out.mkdir(parents=True, exist_ok=True)
-                smc_only = all("@" in n for n in samplers)
-                save_grid([head, *grid], out / f"{data}-{task}{'-smc' if smc_only else ''}.png", cell=1.3)
+                smc_only = all("@x" in n for n in samplers)
+                latent_only = all(n.split("@")[0] in ("psld", "resample") for n in samplers)
+                part = "-smc" if smc_only else "-latent" if latent_only else ""
+                save_grid([head, *grid], out / f"{data}-{task}{part}.png", cell=1.3)
     return rows
