@@ -21,7 +21,7 @@ __all__ = ["check_options"]
 # whole-number options and their smallest valid value
 _COUNTS = {
     "steps": 1, "n_samples": 1, "chains": 1, "burn_in": 0, "thin": 1, "restarts": 1, "inner": 1, "ode_steps": 1,
-    "langevin_steps": 1, "cg_iter": 1, "max_iter": 1, "width": 1, "n_particles": 1, "chunk": 1, "every": 1,
+    "langevin_steps": 1, "cg_iter": 1, "max_iter": 1, "width": 1, "n_particles": 1, "chunk": 1, "every": 1, "iters": 1,
     "opt_iters": 1,
 }  # fmt: skip
 _POSITIVE = {
