@@ -3,6 +3,7 @@ map is affine in the starting noise, so the optimum is a ridge regression in clo
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -28,7 +29,7 @@ def _setup(d: int = 6, v: float = 0.5):
 def _ddim_gain(prior: Diffusion, steps: int, v: float) -> float:
     """S_K(z) - mu = c (sigma_max z - mu): each Euler step multiplies x - mu by 1 + (s' - s) s / (v + s²)."""
     sig = prior.schedule(steps).tolist()
-    return math.prod(1 + (s1 - s0) * s0 / (v + s0**2) for s0, s1 in zip(sig[:-1], sig[1:], strict=True))
+    return math.prod(1 + (s1 - s0) * s0 / (v + s0**2) for s0, s1 in itertools.pairwise(sig))
 
 
 def test_the_optimum_is_the_closed_form_ridge_regression():
@@ -51,7 +52,7 @@ def test_the_optimum_is_the_closed_form_ridge_regression():
 
 
 def test_checkpointing_changes_memory_not_gradients():
-    mu, v, prior, A, problem = _setup()
+    _mu, _v, prior, _A, _problem = _setup()
     z = torch.randn(2, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64, requires_grad=True)
     grads = []
     for ck in (True, False):
@@ -63,7 +64,7 @@ def test_checkpointing_changes_memory_not_gradients():
 
 
 def test_sphere_prior_keeps_the_noise_on_the_sphere_and_counts_evaluations():
-    mu, v, prior, A, problem = _setup()
+    _mu, _v, prior, _A, problem = _setup()
     r = ip.solve(problem, prior, method="csgm_diffusion", steps=4, prior_term="sphere", iters=20, restarts=3,
                  noise_steps=1, seed=0)  # fmt: skip
     z = torch.tensor(r.diagnostics.extra["latent"], dtype=torch.float64)
@@ -74,7 +75,7 @@ def test_sphere_prior_keeps_the_noise_on_the_sphere_and_counts_evaluations():
 
 
 def test_bad_input_is_refused_clearly():
-    mu, v, prior, A, problem = _setup()
+    _mu, _v, prior, _A, problem = _setup()
     with pytest.raises(ip.InvpriorError, match="steps must be a whole number >= 1"):
         ip.solve(problem, prior, method="csgm_diffusion", steps=0)
     with pytest.raises(ip.InvpriorError, match=r"noise_steps must be in \[0, steps\)"):
