@@ -43,6 +43,10 @@ def test_ode_log_likelihood_matches_the_exact_mixture_density(gmm_setup):
     assert torch.allclose(ll.float(), exact.float(), atol=0.35), (ll, exact)
     hutch = ode_log_likelihood(diff, x, steps=64, exact_trace=False, probes=8)
     assert float((hutch - exact).abs().max()) < 1.0
+    # evaluated at a coarser noise level: the density of the prior smoothed at that level
+    coarse = ode_log_likelihood(diff, x, steps=64, sigma_min=1.0)
+    assert torch.allclose(coarse.float(), prior.log_prob(x, sigma=1.0).float(), atol=0.35)
+    assert float((coarse - exact).abs().max()) > 1.0  # and it is a different number
 
 
 def test_chi2_p_value_has_the_closed_form_for_two_dof():
