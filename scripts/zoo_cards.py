@@ -1,7 +1,7 @@
 """Write the JSON cards of the shipped generative models from their weights' metadata, their
 training logs and the zoo benchmark (docs/results/zoo.json).
 
-python scripts/zoo_cards.py            # every invprior/zoo/{diffusion,vae,gan,flow,classifier,e2e,cfm,fm}-*.safetensors
+python scripts/zoo_cards.py   # every invprior/zoo/KIND-*.safetensors of the KINDS below
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from invprior.models.checkpoint import load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "invprior/zoo"
-KINDS = ("diffusion", "vae", "gan", "flow", "classifier", "e2e", "cfm", "fm")
+KINDS = ("diffusion", "vae", "gan", "flow", "classifier", "e2e", "cfm", "fm", "ae", "ldm")
 
 
 def command(name: str, meta: dict) -> str:
@@ -46,9 +46,28 @@ def headline(kind: str, q: dict, val: dict) -> str:
     if kind == "fm" and not parts and val:
         parts.append("val denoising through the change of variables " + ", ".join(
             f"{k} {v:.2f} dB" for k, v in val.items()))  # fmt: skip
+    if kind == "ae" and "test recon PSNR" in q:
+        parts.append(f"test reconstruction {q['test recon PSNR']} dB (latent {q['latent shape']})")
+    if kind == "ldm" and not parts and val:
+        parts.append("val: decoded denoised latents " + ", ".join(f"{k} {v:.2f} dB" for k, v in val.items()))
     if kind == "classifier" and "accuracy" in val:
         parts.append(f"val accuracy {val['accuracy']:.3f}")
     return "; ".join(parts)
+
+
+def autoencoder_quality(w: Path, data: str) -> dict:
+    import torch
+
+    from invprior.data import dataset
+    from invprior.eval import psnr
+    from invprior.models.tasks import load_autoencoder
+
+    ae, _ = load_autoencoder(str(w))
+    x = dataset(data, "test")
+    with torch.no_grad():
+        rec = torch.cat([ae.decode(ae.encode(x[i : i + 500])[0]) for i in range(0, len(x), 500)]).clamp(0, 1)
+    return {"test recon PSNR": round(psnr(rec, x), 2), "test images": len(x), "latent shape": list(ae.latent_shape),
+            "latent_std": round(float(ae.latent_std), 4)}  # fmt: skip
 
 
 def main() -> None:
@@ -60,6 +79,8 @@ def main() -> None:
             continue
         _, meta = load_weights(w)
         q = {k: v for k, v in bench.get(name, {}).items() if k not in ("model", "kind", "data")}
+        if meta["kind"] == "ae":  # the autoencoder's own test: reconstruction of the whole test split
+            q = autoencoder_quality(w, meta["data"])
         card = {
             "name": name,
             "kind": meta["kind"],

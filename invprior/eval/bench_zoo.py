@@ -31,9 +31,9 @@ __all__ = ["nearest_train_distance", "nfe_sweep", "run", "sample_model", "wiener
 
 def sample_model(model, n: int, seed: int = 0, steps: int = 18) -> torch.Tensor:
     """``n`` samples in [0, 1] from any zoo prior."""
-    from ..priors import Diffusion, Flow, LatentGenerator
+    from ..priors import Diffusion, Flow, LatentDiffusion, LatentGenerator
 
-    if isinstance(model, Diffusion):
+    if isinstance(model, (Diffusion, LatentDiffusion)):
         return model.sample(n, steps=steps, seed=seed, progress=True).clamp(0, 1)
     if isinstance(model, (LatentGenerator, Flow)):
         return model.sample(n, seed=seed).clamp(0, 1)
@@ -72,7 +72,7 @@ def _grid(x: torch.Tensor, rows: int = 8) -> torch.Tensor:
     return pad.reshape(rows, rows, h + 2, w + 2).permute(0, 2, 1, 3).reshape(rows * (h + 2), rows * (w + 2))
 
 
-GENERATIVE = ("diffusion", "fm", "vae", "gan", "flow")
+GENERATIVE = ("diffusion", "fm", "vae", "gan", "flow", "ldm")
 
 
 def _check_names(names: list[str], kinds: tuple[str, ...], what: str) -> None:
