@@ -131,27 +131,10 @@ def csgm_diffusion(
                     )
 
     project()
-    if prior_term == "sphere":  # project after each optimiser step: wrap the loss so Adam's step is followed by it
-        trace = []
-        opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else None
-        if opt is None:
-            raise InvpriorError("prior_term='sphere' runs with optimizer='adam' (a projected gradient method)")
-        from .._common import bar
-
-        with bar(iters, "csgm_diffusion", progress) as pb:
-            for it in range(iters):
-                with torch.enable_grad():
-                    loss = objective()
-                    opt.zero_grad(set_to_none=True)
-                    loss.sum().backward()
-                for group in opt.param_groups:
-                    group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * it / iters)))
-                opt.step()
-                project()
-                trace.append(float(loss.detach().mean()))
-                pb.update()
-    else:
-        trace = _optimise(params, objective, iters, lr, optimizer, "csgm_diffusion", progress)
+    if prior_term == "sphere" and optimizer != "adam":
+        raise InvpriorError("prior_term='sphere' runs with optimizer='adam' (a projected gradient method)")
+    trace = _optimise(params, objective, iters, lr, optimizer, "csgm_diffusion", progress,
+                      after_step=project if prior_term == "sphere" else None)  # fmt: skip
     with torch.no_grad():
         losses = objective()
         xs = deterministic_sample(prior_, z, steps, solver, es, checkpointed=False)

@@ -30,9 +30,10 @@ def _repeat(problem: Problem, k: int) -> Problem:
     return Problem(problem.operator, y, problem.noise, truth)
 
 
-def _optimise(params: list[torch.Tensor], loss_fn, steps: int, lr: float, optimizer: str, name: str, progress: bool):
+def _optimise(params: list[torch.Tensor], loss_fn, steps: int, lr: float, optimizer: str, name: str, progress: bool,
+              after_step=None):  # fmt: skip
     """Minimise ``loss_fn() -> (per-item losses)`` summed (Adam with a cosine-decayed step, or L-BFGS);
-    returns the trace of the mean loss."""
+    returns the trace of the mean loss. ``after_step()`` runs after every Adam step (a projection)."""
     trace: list[float] = []
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
@@ -45,9 +46,13 @@ def _optimise(params: list[torch.Tensor], loss_fn, steps: int, lr: float, optimi
                 for group in opt.param_groups:  # cosine decay of the step to lr / 100
                     group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * it / steps)))
                 opt.step()
+                if after_step is not None:
+                    after_step()
                 trace.append(float(loss.detach().mean()))
                 pb.update()
     elif optimizer == "lbfgs":
+        if after_step is not None:
+            raise InvpriorError(f"{name}: a projected objective runs with optimizer='adam'")
         opt = torch.optim.LBFGS(
             params, lr=lr, max_iter=20, line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-12
         )
