@@ -126,6 +126,26 @@ def _fit_data(problem: Problem, y: torch.Tensor, v0: torch.Tensor, f, iters: int
     return v.detach()
 
 
+def _fit_pixels(problem: Problem, y: torch.Tensor, x0: torch.Tensor, iters: int, lr: float, n: int) -> torch.Tensor:
+    """Pixel-space hard data consistency from ``x0``: for a linear operator, Landweber iterations
+    ``x += A^T (y - A x) / ||A||²`` (the minimal change towards the data) stopped at the noise level;
+    otherwise Adam on ``||y - A x||²`` (``_fit_data``)."""
+    A = problem.operator
+    if not isinstance(A, LinearOperator):
+        return _fit_data(problem, y, x0, lambda x: x, iters, lr, n)
+    target = problem.y[0].numel() * float(problem.sigma) ** 2  # type: ignore[arg-type]
+    step = 1.0 / A.norm() ** 2
+    x = x0.clone()
+    for _ in range(iters):
+        r = y - A._forward(x)
+        active = _sq(r, n) > target
+        if not bool(active.any()):
+            break
+        g = A._adjoint(r)
+        x = x + step * g * active.reshape(-1, *([1] * (x.dim() - 1)))
+    return x
+
+
 @register("resample", family="sample", needs=("latent_diffusion", "gaussian_noise"),
           reference="Song et al. 2024, arXiv:2307.08123")  # fmt: skip
 def resample(
@@ -140,17 +160,21 @@ def resample(
     lr: float = 0.05,
     gamma: float = 40.0,
     dc_sigma_max: float = 2.0,
+    zeta: float = 0.15,
     eta: float = 1.0,
     seed: int = 0,
     progress: bool = False,
 ) -> Result:
-    """ReSample: unconditional ancestral steps; every ``every`` steps once the noise is below
-    ``dc_sigma_max`` (and at the last step), hard data consistency then stochastic resampling.
+    """ReSample: ancestral steps with a DPS correction through the decoder (``zeta``; the official
+    code's scale 0.3 on the gradient of ``||y - A decode(z0)||``, i.e. 0.15 in our DPS convention;
+    0 for unconditional steps); every ``every`` steps once the noise is below ``dc_sigma_max`` (and at
+    the last step), hard data consistency then stochastic resampling instead.
 
     Hard data consistency starts from the denoised latent ``z0 = D(z_t, sigma_t)``:
-    ``space="latent"`` minimises ``||y - A decode(z)||²`` over ``z``; ``space="pixel"`` minimises
-    ``||y - A x||²`` over ``x`` from ``decode(z0)`` and encodes the result. Both stop at the noise
-    level (``opt_iters`` Adam steps at most, rate ``lr``). The fitted ``z0(y)`` and the unconditional
+    ``space="latent"`` minimises ``||y - A decode(z)||²`` over ``z`` (Adam, rate ``lr``);
+    ``space="pixel"`` minimises ``||y - A x||²`` over ``x`` from ``decode(z0)`` (Landweber steps for a
+    linear operator, Adam otherwise) and encodes the result. Both stop at the noise level
+    (``opt_iters`` iterations at most). The fitted ``z0(y)`` and the unconditional
     step ``z'`` at ``sigma'`` are combined as in the paper's resampling, in the sigma view:
 
         z_{t+1} ~ N((r² z0(y) + sigma'² z') / (r² + sigma'²), r² sigma'² / (r² + sigma'²) I)
@@ -173,9 +197,18 @@ def resample(
     passes = 0
     with bar(steps, "resample", progress) as pb:
         for k, (sigma, sigma_next) in enumerate(pairwise(sigmas)):
+            dc = sigma_next == 0 or (sigma_next <= dc_sigma_max and (k + 1) % every == 0)
+            if not dc and zeta > 0:  # the DPS step through the decoder between consistency passes
+                with torch.enable_grad():
+                    zg = z.detach().requires_grad_(True)
+                    z0 = lat.denoise(zg, sigma)
+                    res2 = _sq(y - problem.operator._forward(prior.decode(z0)), n)
+                    (grad,) = torch.autograd.grad((res2 / res2.detach().sqrt().clamp_min(1e-12)).sum(), zg)
+                z = _ancestral(z, z0.detach(), sigma, sigma_next, eta, g) - zeta * grad
+                pb.update(z)
+                continue
             with torch.no_grad():
                 z0 = lat.denoise(z, sigma)
-            dc = sigma_next == 0 or (sigma_next <= dc_sigma_max and (k + 1) % every == 0)
             if not dc:
                 z = _ancestral(z, z0, sigma, sigma_next, eta, g)
                 pb.update(z)
@@ -186,7 +219,7 @@ def resample(
             else:
                 with torch.no_grad():
                     x0 = prior.decode(z0)
-                x0y = _fit_data(problem, y, x0, lambda x: x, opt_iters, lr, n)
+                x0y = _fit_pixels(problem, y, x0, opt_iters, lr, n)
                 with torch.no_grad():
                     z0y = prior.encode(x0y)
             if sigma_next == 0:
