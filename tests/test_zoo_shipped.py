@@ -121,3 +121,17 @@ def test_bench_zoo_refuses_a_model_it_cannot_score_before_sampling():
         bench_zoo.run(["cfm-digits"], 10, None)
     with pytest.raises(ip.InvpriorError, match="bench zoo --nfe scores diffusion/fm models"):
         bench_zoo.nfe_sweep(["vae-digits"], [4])
+
+
+@pytest.mark.parametrize("data", ["shapes", "digits"])
+def test_shipped_autoencoders_round_trip_within_their_card(data):
+    """Encode/decode of test images at the card's PSNR (measured on the whole test split)."""
+    ae = ip.zoo.load(f"ae-{data}")
+    card = ip.zoo.info(f"ae-{data}")["quality (invprior bench zoo, test split)"]
+    x = ip.data.dataset(data, "test")[:500]
+    with torch.no_grad():
+        mu, logstd = ae.encode(x)
+        rec = ae.decode(mu).clamp(0, 1)
+    assert tuple(mu.shape[1:]) == (4, 7, 7) == tuple(card["latent shape"])
+    assert ip.eval.psnr(rec, x) > max(28.0, card["test recon PSNR"] - 0.5)
+    assert float(ae.latent_std) == pytest.approx(card["latent_std"], abs=1e-3)
