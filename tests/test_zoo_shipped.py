@@ -135,3 +135,20 @@ def test_shipped_autoencoders_round_trip_within_their_card(data):
     assert tuple(mu.shape[1:]) == (4, 7, 7) == tuple(card["latent shape"])
     assert ip.eval.psnr(rec, x) > max(28.0, card["test recon PSNR"] - 0.5)
     assert float(ae.latent_std) == pytest.approx(card["latent_std"], abs=1e-3)
+
+
+def test_shipped_latent_diffusion_samples_and_reconstructs():
+    """ldm-shapes with its autoencoder: samples in range; on 70% inpainting of 4 test images (noise
+    0.05) resample and psld beat the pseudo-inverse by far (measured: 20.0 and 15.3 dB vs 7.1)."""
+    ldm = ip.zoo.load("ldm-shapes")
+    assert isinstance(ldm, ip.priors.LatentDiffusion) and ldm.latent_shape == (4, 7, 7) and ldm.shape == (1, 28, 28)
+    with torch.no_grad():
+        s = ldm.sample(8, steps=10, seed=0)
+    assert s.shape == (8, 1, 28, 28) and float(s.min()) > -0.3 and float(s.max()) < 1.3
+    x = ip.data.dataset("shapes", "test")[:4].double()
+    problem = ip.simulate(ip.operators.Inpainting.random(x.shape, 0.7, seed=0), x, 0.05, seed=0)
+    r = ip.solve(problem, ldm, method="resample", steps=20, every=2, n_samples=2, seed=0)
+    assert ip.eval.psnr(r.mean.clamp(0, 1), x) > 18.5
+    assert max(r.diagnostics.chi2) < 1.2
+    r = ip.solve(problem, ldm, method="psld", steps=30, n_samples=2, seed=0)
+    assert ip.eval.psnr(r.mean.clamp(0, 1), x) > 13.5
