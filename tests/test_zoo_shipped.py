@@ -10,7 +10,8 @@ import torch
 import invprior as ip
 
 SHIPPED = ["diffusion-shapes", "diffusion-digits", "vae-shapes", "vae-digits", "gan-shapes", "flow-shapes",
-           "fm-shapes", "fm-digits", "e2e-shapes", "e2e-digits", "cfm-shapes", "cfm-digits"]  # fmt: skip
+           "fm-shapes", "fm-digits", "e2e-shapes", "e2e-digits", "cfm-shapes", "cfm-digits", "ae-shapes", "ae-digits",
+           "ldm-shapes", "ldm-digits"]  # fmt: skip
 
 
 def test_every_required_model_is_shipped_with_a_card():
