@@ -63,7 +63,8 @@ def deterministic_sample(prior: Diffusion, z: torch.Tensor, steps: int, solver: 
     return x
 
 
-@register("csgm_diffusion", family="map", needs=("diffusion",), reference="survey arXiv:2410.00083, sec. 3.4")
+@register("csgm_diffusion", family="map", needs=("diffusion",),
+          reference="DMPlug, Wang et al. 2024, arXiv:2405.16749; survey arXiv:2410.00083")  # fmt: skip
 def csgm_diffusion(
     problem: Problem,
     prior,
