@@ -106,10 +106,16 @@ def psld(
     return _finish(z.detach(), prior, n_samples, B, nfe0, steps)
 
 
+def _noise_level(problem: Problem) -> float:
+    """``E ||y - A x||²`` at the truth: real degrees of freedom (complex entries count twice) × sigma²."""
+    dof = problem.y[0].numel() * (2 if problem.y.is_complex() else 1)
+    return dof * float(problem.sigma) ** 2  # type: ignore[arg-type]
+
+
 def _fit_data(problem: Problem, y: torch.Tensor, v0: torch.Tensor, f, iters: int, lr: float, n: int) -> torch.Tensor:
     """``argmin_v ||y - A f(v)||²`` by Adam from ``v0``, stopped for each sample once its residual
     reaches the noise level (``||r||² <= m sigma²``: fitting further would fit the noise)."""
-    target = problem.y[0].numel() * float(problem.sigma) ** 2  # type: ignore[arg-type]
+    target = _noise_level(problem)
     v = v0.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=lr)
     active = torch.ones(n, dtype=torch.bool, device=v.device)
@@ -133,7 +139,7 @@ def _fit_pixels(problem: Problem, y: torch.Tensor, x0: torch.Tensor, iters: int,
     A = problem.operator
     if not isinstance(A, LinearOperator):
         return _fit_data(problem, y, x0, lambda x: x, iters, lr, n)
-    target = problem.y[0].numel() * float(problem.sigma) ** 2  # type: ignore[arg-type]
+    target = _noise_level(problem)
     step = 1.0 / A.norm() ** 2
     x = x0.clone()
     for _ in range(iters):
