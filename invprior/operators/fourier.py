@@ -40,10 +40,15 @@ class Blur(LinearOperator):
 
     The kernel's centre pixel ``(kh // 2, kw // 2)`` is the origin. Constructors:
     ``Blur.gaussian(sigma, shape)``, ``Blur.motion(length, angle, shape)``, or ``Blur(kernel, shape)``.
+    A kernel tensor that requires grad makes the operator differentiable in it (blind deblurring:
+    ``loss(Blur(k, shape)(x)).backward()`` reaches ``k``); build a new ``Blur`` after each kernel update.
     """
 
     def __init__(self, kernel: torch.Tensor | np.ndarray, shape):
-        k = torch.as_tensor(np.asarray(kernel), dtype=torch.float64)
+        if isinstance(kernel, torch.Tensor):  # keeps the autograd graph of a kernel being estimated
+            k = kernel.to(torch.float64)
+        else:
+            k = torch.as_tensor(np.asarray(kernel), dtype=torch.float64)
         if k.dim() != 2:
             raise InvpriorError(f"a blur kernel must be 2-D, got shape {tuple(k.shape)}")
         c, h, w = normalize_image_shape(shape)
