@@ -287,3 +287,35 @@ def test_blur_is_differentiable_in_its_kernel():
     k = torch.rand(3, 3, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda k: ((Blur(k, x.shape)(x) - y) ** 2).sum(), (k,))
     torch.testing.assert_close(Blur(k, x.shape)(x).detach(), Blur(k.detach().numpy(), x.shape)(x))
+
+
+def test_parametric_kernels_have_their_moments_and_gradients():
+    from invprior._checks import InvpriorError
+    from invprior.operators.kernels import gaussian_kernel, motion_kernel
+
+    iso = gaussian_kernel(torch.eye(2, dtype=torch.float64) * 1.5**2, 11)
+    torch.testing.assert_close(iso, Blur.gaussian(1.5, (1, 32, 32)).kernel)  # the same truncated kernel
+    t = torch.arange(31, dtype=torch.float64) - 15
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    cov = torch.tensor([[4.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    k = gaussian_kernel(cov, 31)
+    moments = torch.tensor([[(k * yy * yy).sum(), (k * yy * xx).sum()], [(k * xx * yy).sum(), (k * xx * xx).sum()]])
+    torch.testing.assert_close(moments, cov, atol=1e-3, rtol=0)
+    m = motion_kernel(6.0, 0.0, 15)  # horizontal: variance L²/12 + width² along x, width² along y
+    assert float(m.min()) >= 0 and abs(float(m.sum()) - 1) < 1e-12
+    t15 = torch.arange(15, dtype=torch.float64) - 7
+    y15, x15 = torch.meshgrid(t15, t15, indexing="ij")
+    assert abs(float((m * x15**2).sum()) - (36 / 12 * 65 / 63 + 0.25)) < 0.02  # n = 64 points: L²(n+1)/(12(n-1))
+    assert abs(float((m * y15**2).sum()) - 0.215) < 0.005  # a std-0.5 Gaussian sampled on integers: 0.215
+    torch.testing.assert_close(motion_kernel(6.0, 90.0, 15), m.T, atol=1e-12, rtol=0)
+    params = (torch.tensor(5.0, dtype=torch.float64, requires_grad=True),
+              torch.tensor(30.0, dtype=torch.float64, requires_grad=True))  # fmt: skip
+    assert torch.autograd.gradcheck(lambda L, a: motion_kernel(L, a, 11), params)
+    c = torch.tensor([[3.0, 0.5], [0.5, 2.0]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda c: gaussian_kernel(c, 9), (c,))
+    with pytest.raises(InvpriorError, match="odd whole number"):
+        gaussian_kernel(cov, 10)
+    with pytest.raises(InvpriorError, match="positive definite"):
+        gaussian_kernel([[1.0, 2.0], [2.0, 1.0]], 9)
+    with pytest.raises(InvpriorError, match="motion length must be in"):
+        motion_kernel(20.0, 0.0, 15)

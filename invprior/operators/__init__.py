@@ -1,5 +1,6 @@
 """Forward models ``A``, noise models and ``Problem``: everything about the measurement."""
 
+from . import kernels  # parametric blur kernels, differentiable in their parameters
 from .base import SVD, LinearOperator, Operator, conjugate_gradient
 from .basic import Gradient, Identity, Inpainting, Matrix
 from .fourier import MRI, Blur, CompressedSensing, SuperResolution, hartley, hartley2
@@ -30,5 +31,6 @@ __all__ = [
     "conjugate_gradient",
     "hartley",
     "hartley2",
+    "kernels",
     "simulate",
 ]
