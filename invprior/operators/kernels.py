@@ -13,7 +13,7 @@ import torch
 
 from .._checks import InvpriorError
 
-__all__ = ["gaussian_kernel", "motion_kernel"]
+__all__ = ["blur_batch", "gaussian_kernel", "motion_kernel"]
 
 
 def _grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,3 +63,16 @@ def motion_kernel(length: torch.Tensor | float, angle: torch.Tensor | float, siz
     d2 = (xx[None] - px[:, None, None]) ** 2 + (yy[None] - py[:, None, None]) ** 2
     k = torch.exp(-0.5 * d2 / width**2).sum(0)
     return k / k.sum()
+
+
+def blur_batch(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Circular convolution of each image ``x[i]`` (``(n, C, H, W)``) with its own kernel ``k[i]``
+    (``(n, kh, kw)``, centre pixel at the origin, as ``Blur``); differentiable in both."""
+    h, w = x.shape[-2:]
+    kh, kw = k.shape[-2:]
+    if kh > h or kw > w:
+        raise InvpriorError(f"the {kh}x{kw} kernel is larger than the {h}x{w} image")
+    pad = torch.nn.functional.pad(k, (0, w - kw, 0, h - kh))  # the kernel in the top-left corner
+    pad = torch.roll(pad, shifts=(-(kh // 2), -(kw // 2)), dims=(1, 2))
+    K = torch.fft.rfft2(pad)[:, None]
+    return torch.fft.irfft2(torch.fft.rfft2(x.to(k.dtype)) * K, s=(h, w)).to(x.dtype)

@@ -190,6 +190,14 @@ def _need_conditional(kind: str) -> Callable[[Problem, object], str | None]:
     return check
 
 
+def _need_blur(problem: Problem, prior) -> str | None:
+    from ..operators import Blur
+
+    if isinstance(problem.operator, Blur):
+        return None
+    return f"{_op(problem)} is not a blur (a blind method estimates its kernel)"
+
+
 def _need_image(problem: Problem, prior) -> str | None:
     return None if problem.is_image else f"{_op(problem)} does not act on images"
 
@@ -207,6 +215,7 @@ NEEDS: dict[str, tuple[str, Callable[[Problem, object], str | None]]] = {
     "denoiser": ("a denoiser D(x, sigma)", _need_denoiser),
     "tv": ("a TV regulariser", _need_tv),
     "image": ("an image problem", _need_image),
+    "blur": ("a Blur operator", _need_blur),
     "diffusion": ("a Diffusion prior", _need_diffusion),
     "latent": ("a LatentGenerator prior (GAN or VAE decoder)", _need_latent),
     "flow": ("a Flow prior", _need_flow),

@@ -1,5 +1,6 @@
 """Posterior samplers."""
 
+from .blind import blind_dps
 from .conditional import cfm, e2e, pnp_flow
 from .diffusion import ald, daps, ddnm, ddrm, diffpir, dps, mm, pigdm, reddiff
 from .exact import exact
@@ -9,6 +10,7 @@ from .smc import fps_smc, mcgdiff, tds
 
 __all__ = [
     "ald",
+    "blind_dps",
     "cfm",
     "daps",
     "ddnm",
