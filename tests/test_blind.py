@@ -52,3 +52,18 @@ def test_blind_methods_refuse_other_operators_and_bad_kernels():
         ip.solve(problem, prior, method="blind_dps", fixed_kernel=k - k.mean())
     with pytest.raises(ip.InvpriorError, match="kernel_size must be odd"):
         ip.solve(problem, prior, method="blind_dps", kernel_size=9)
+
+
+def test_the_kernel_error_falls_as_the_noise_falls():
+    """diffusion-shapes, 2 test images, an anisotropic Gaussian kernel (the isotropic start is 0.87
+    away in relative error). Measured mean relative kernel error: 0.225 at noise 0.1, 0.164 at 0.01."""
+    prior = ip.zoo.load("diffusion-shapes")
+    x = ip.data.dataset("shapes", "test")[:2].double()
+    k = gaussian_kernel(torch.tensor([[4.0, 1.0], [1.0, 2.0]], dtype=torch.float64), 9)
+    errors = []
+    for sigma in (0.1, 0.01):
+        problem = ip.simulate(Blur(k, x.shape), x, sigma, seed=0)
+        r = ip.solve(problem, prior, method="blind_dps", steps=100, n_samples=2, seed=0)
+        est = r.diagnostics.extra["kernel"]
+        errors.append(float(((est - k).flatten(1).norm(dim=1) / k.norm()).mean()))
+    assert errors[1] < errors[0] < 0.4, errors
