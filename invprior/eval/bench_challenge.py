@@ -284,6 +284,11 @@ def _figures(rows: list[dict], folder: Path) -> list[str]:
     return names
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else math.nan
+
+
 def _summary(rows: list[dict]) -> list[dict]:
     """Per condition and method: mean PSNR, median chi2, share of cells with chi2 > 1.5, coverage."""
     out = []
@@ -293,22 +298,17 @@ def _summary(rows: list[dict]) -> list[dict]:
             rs = [r for r in ok if r["condition"] == c and r["method"] == m]
             if not rs:
                 continue
-            chis = sorted(r["chi2"] for r in rs)
+            chis = [r["chi2"] for r in rs]
             cov = [r["cover90"] for r in rs if "cover90" in r]
             rec = [r["cover90 recal"] for r in rs if "cover90 recal" in r]
             out.append({
                 "condition": c, "method": m, "cells": len(rs), "PSNR": sum(r["PSNR"] for r in rs) / len(rs),
-                "chi2 median": chis[len(chis) // 2], "cells chi2>1.5": sum(x > 1.5 for x in chis),
+                "chi2 median": _median(chis), "cells chi2>1.5": sum(x > 1.5 for x in chis),
                 "cover90": sum(cov) / len(cov) if cov else math.nan,
                 "cover90 recal": sum(rec) / len(rec) if rec else math.nan,
                 "flagged cells": sum(r.get("flags", "none") != "none" for r in rs),
             })  # fmt: skip
     return out
-
-
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if xs else math.nan
 
 
 def _predictions(rows: list[dict]) -> list[dict]:

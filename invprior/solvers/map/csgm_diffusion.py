@@ -91,13 +91,14 @@ def csgm_diffusion(
     recomputed forward with ``checkpointed``); ``diagnostics.nfe`` counts network forwards
     (recomputations included) plus backwards.
     """
-    prior_ = prior
-    if not isinstance(prior_, Diffusion):
+    if not isinstance(prior, Diffusion):
         raise InvpriorError(f"csgm_diffusion needs a Diffusion prior, got {type(prior).__name__}")
     if solver not in ("euler", "heun"):
         raise InvpriorError(f"solver must be 'euler' (DDIM) or 'heun', got {solver!r}")
     if prior_term not in ("norm", "sphere"):
         raise InvpriorError(f"prior_term must be 'norm' or 'sphere', got {prior_term!r}")
+    if prior_term == "sphere" and optimizer != "adam":
+        raise InvpriorError("prior_term='sphere' runs with optimizer='adam' (a projected gradient method)")
     if not 0 <= noise_steps < steps:
         raise InvpriorError(f"noise_steps must be in [0, steps), got {noise_steps} with steps={steps}")
     if prior_term == "norm" and not (isinstance(lam, (int, float)) and lam >= 0):
@@ -106,18 +107,18 @@ def csgm_diffusion(
     k = restarts
     n = k * problem.batch
     big = _repeat(problem, k)
-    shape = (n, *prior_.shape)
+    shape = (n, *prior.shape)
     z = torch.randn(shape, generator=g, dtype=problem.dtype).requires_grad_(True)
     es = [torch.randn(shape, generator=g, dtype=problem.dtype).requires_grad_(True) for _ in range(noise_steps)]
     params = [z, *es]
-    d = math.prod(prior_.shape)
-    nfe0 = prior_.nfe
+    d = math.prod(prior.shape)
+    nfe0 = prior.nfe
     calls = [0, 0]  # objective evaluations, of which with a backward pass
 
     def objective() -> torch.Tensor:
         calls[0] += 1
         calls[1] += torch.is_grad_enabled()
-        x = deterministic_sample(prior_, z, steps, solver, es, checkpointed)
+        x = deterministic_sample(prior, z, steps, solver, es, checkpointed)
         loss = big.nll(x)
         if prior_term == "norm":
             loss = loss + 0.5 * lam * sum((p**2).flatten(1).sum(1) for p in params)
@@ -128,20 +129,18 @@ def csgm_diffusion(
             with torch.no_grad():
                 for p in params:
                     p.mul_(
-                        math.sqrt(d) / p.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * len(prior_.shape)))
+                        math.sqrt(d) / p.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * len(prior.shape)))
                     )
 
     project()
-    if prior_term == "sphere" and optimizer != "adam":
-        raise InvpriorError("prior_term='sphere' runs with optimizer='adam' (a projected gradient method)")
     trace = _optimise(params, objective, iters, lr, optimizer, "csgm_diffusion", progress,
                       after_step=project if prior_term == "sphere" else None)  # fmt: skip
     with torch.no_grad():
         losses = objective()
-        xs = deterministic_sample(prior_, z, steps, solver, es, checkpointed=False)
+        xs = deterministic_sample(prior, z, steps, solver, es, checkpointed=False)
     backward = calls[1] * (2 * steps - 1 if solver == "heun" else steps)  # a backward per differentiated forward
     r = _best_of_restarts(problem, xs, z.detach().flatten(1), losses, k, trace, "csgm_diffusion")
-    r.diagnostics.nfe = prior_.nfe - nfe0 + backward
+    r.diagnostics.nfe = prior.nfe - nfe0 + backward
     r.diagnostics.extra.update({"steps": steps, "solver": solver, "prior_term": prior_term,
                                 "noise_steps": noise_steps, "objective_evals": calls[0]})  # fmt: skip
     return r

@@ -19,7 +19,7 @@ from ...operators.kernels import blur_batch, gaussian_kernel, motion_kernel
 from ...result import Result
 from .._common import bar
 from ..registry import register
-from .diffusion import _ancestral, _finish, _start
+from .diffusion import _ancestral, _finish, _start, dps
 
 __all__ = ["blind_dps"]
 
@@ -76,21 +76,22 @@ def blind_dps(
     size = kernel_size or max(A.kernel.shape) | 1  # odd
     if size % 2 == 0 or size < 3 or size > min(A.in_shape[-2:]):
         raise InvpriorError(f"kernel_size must be odd, >= 3 and at most the image side, got {size}")
-    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
-    n = y.shape[0]
-    shape = A.in_shape
-    fixed = None
-    if fixed_kernel is not None:
+    if fixed_kernel is not None:  # the non-blind oracle: DPS itself with that kernel
         fk = torch.as_tensor(fixed_kernel, dtype=torch.float64)
         if fk.dim() != 2 or float(fk.min()) < -1e-8 or abs(float(fk.sum()) - 1) > 1e-6:
             raise InvpriorError("fixed_kernel must be a 2-D non-negative kernel that sums to 1")
-        fixed = Blur(fk, shape)
+        oracle = Problem(Blur(fk, A.in_shape), problem.y, problem.noise, truth=problem.truth)
+        r = dps(oracle, prior, steps=steps, n_samples=n_samples, zeta=zeta, eta=eta, seed=seed, progress=progress)
+        n = n_samples * problem.batch
+        return _with_kernels(r, problem, fk.expand(n, -1, -1), n_samples, [])
+    prior, g, y, B, x = _start(problem, prior, n_samples, seed)
+    n = y.shape[0]
     if kernel == "gaussian":
         theta = torch.tensor([math.log(init_width), 0.0, math.log(init_width)], dtype=torch.float64).repeat(n, 1)
     else:
         theta = torch.tensor([math.log(1 / 3), 0.0], dtype=torch.float64).repeat(n, 1)  # length (size-1)/4
-    theta.requires_grad_(fixed is None)
-    opt = torch.optim.Adam([theta], lr=kernel_lr) if fixed is None else None
+    theta.requires_grad_(True)
+    opt = torch.optim.Adam([theta], lr=kernel_lr)
     sigmas = prior.schedule(steps).tolist()
     nfe0 = prior.nfe
     with bar(steps, "blind_dps", progress) as pb:
@@ -98,25 +99,26 @@ def blind_dps(
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 x0 = prior.denoise(xg, sigma)
-                pred = fixed._forward(x0) if fixed is not None else blur_batch(x0, _kernels(kernel, theta, size))
-                r = y - pred
-                res2 = (r**2).reshape(n, -1).sum(1)
-                params = [xg] if fixed is not None else [xg, theta]
-                grads = torch.autograd.grad(res2.sum(), params)
+                res2 = ((y - blur_batch(x0, _kernels(kernel, theta, size))) ** 2).reshape(n, -1).sum(1)
+                gx, gt = torch.autograd.grad(res2.sum(), [xg, theta])
             norm = res2.detach().sqrt().clamp_min(1e-12).reshape(-1, *([1] * (x.dim() - 1)))
-            x = _ancestral(x, x0.detach(), sigma, sigma_next, eta, g) - zeta * grads[0] / norm
-            if opt is not None:
-                theta.grad = grads[1] / (2 * norm.reshape(-1, 1))  # the gradient of ||r||
-                opt.step()
+            x = _ancestral(x, x0.detach(), sigma, sigma_next, eta, g) - zeta * gx / norm
+            theta.grad = gt / (2 * norm.reshape(-1, 1))  # the gradient of ||r||
+            opt.step()
             pb.update(x)
     r = _finish(x.detach(), n_samples, B, prior, nfe0, steps)
     with torch.no_grad():
-        ks = fixed.kernel.expand(n, -1, -1) if fixed is not None else _kernels(kernel, theta, size)
-    ks = ks.reshape(n_samples, B, *ks.shape[-2:])
+        ks = _kernels(kernel, theta, size)
+    return _with_kernels(r, problem, ks, n_samples, theta.detach().tolist())
+
+
+def _with_kernels(r: Result, problem: Problem, ks: torch.Tensor, n_samples: int, params: list) -> Result:
+    """Attach the kernels (per sample and their mean per measurement) and the χ² of the mean under
+    each measurement's own mean kernel (``diagnostics.chi2`` is under the problem's operator)."""
+    ks = ks.reshape(n_samples, problem.batch, *ks.shape[-2:])
     k_mean = ks.mean(0)
-    with torch.no_grad():  # the fit under each measurement's own estimated kernel (diagnostics.chi2 uses A's)
+    with torch.no_grad():
         res = problem.y - blur_batch(r.mean, k_mean)
-        fit = (res**2).reshape(B, -1).mean(1) / float(problem.sigma) ** 2  # type: ignore[arg-type]
-    r.diagnostics.extra.update({"kernel": k_mean, "kernels": ks, "kernel_params": theta.detach().tolist(),
-                                "fit_chi2": fit.tolist()})  # fmt: skip
+        fit = (res**2).reshape(problem.batch, -1).mean(1) / float(problem.sigma) ** 2  # type: ignore[arg-type]
+    r.diagnostics.extra.update({"kernel": k_mean, "kernels": ks, "kernel_params": params, "fit_chi2": fit.tolist()})
     return r
