@@ -1,7 +1,8 @@
 """Write the JSON cards of the shipped generative models from their weights' metadata, their
 training logs and the zoo benchmark (docs/results/zoo.json).
 
-python scripts/zoo_cards.py   # every invprior/zoo/KIND-*.safetensors of the KINDS below
+python scripts/zoo_cards.py                      # every invprior/zoo/KIND-*.safetensors of the KINDS below
+python scripts/zoo_cards.py diffusion-kernels    # only the named ones
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def headline(kind: str, q: dict, val: dict) -> str:
     if kind == "fm" and not parts and val:
         parts.append("val denoising through the change of variables " + ", ".join(
             f"{k} {v:.2f} dB" for k, v in val.items()))  # fmt: skip
+    if "floor (train kernels)" in q:
+        parts.append(f"samples' median nearest-test kernel error {q['median nearest-test kernel error of samples']}"
+                     f" (train kernels: {q['floor (train kernels)']})")  # fmt: skip
     if kind == "ae" and "test recon PSNR" in q:
         parts.append(f"test reconstruction {q['test recon PSNR']} dB (latent {q['latent shape']})")
     if kind == "ldm" and not parts and val:
@@ -70,17 +74,44 @@ def autoencoder_quality(w: Path, data: str) -> dict:
             "latent_std": round(float(ae.latent_std), 4)}  # fmt: skip
 
 
-def main() -> None:
+def kernel_quality(name: str) -> dict:
+    """The learned kernel prior's own test: 500 prior samples (Heun, 18 steps) as kernels, each one's
+    nearest test kernel (``kernel_error``, up to 2-px shifts); the same for 500 train kernels gives
+    the floor. Writes the sample grid to docs/results/zoo/NAME-samples.png."""
+    import torch
+
+    from invprior import zoo
+    from invprior.data.datasets import dataset
+    from invprior.eval.bench_zoo import _grid
+    from invprior._io import save_png
+    from invprior.operators.kernels import image_to_kernel, kernel_error
+
+    prior = zoo.load(name)
+    z = prior.sample(500, seed=0)
+    save_png(_grid(z.clamp(0, 1)), ROOT / "docs/results/zoo" / f"{name}-samples.png")
+    test = image_to_kernel(dataset("kernels", "test")[:, 0].double())
+    train = image_to_kernel(dataset("kernels", "train")[:500, 0].double())
+
+    def nearest(ks: torch.Tensor) -> float:
+        return float(torch.stack([kernel_error(k.expand_as(test), test).min() for k in ks]).median())
+
+    return {"median nearest-test kernel error of samples": round(nearest(image_to_kernel(z[:, 0].double())), 3),
+            "floor (train kernels)": round(nearest(train), 3)}  # fmt: skip
+
+
+def main(only: list[str]) -> None:
     bench_path = ROOT / "docs/results/zoo.json"
     bench = {r["model"]: r for r in json.loads(bench_path.read_text())["rows"]} if bench_path.exists() else {}
     for w in sorted(ZOO.glob("*.safetensors")):
         name = w.stem
-        if not name.startswith(KINDS):
+        if not name.startswith(KINDS) or (only and name not in only):
             continue
         _, meta = load_weights(w)
         q = {k: v for k, v in bench.get(name, {}).items() if k not in ("model", "kind", "data")}
         if meta["kind"] == "ae":  # the autoencoder's own test: reconstruction of the whole test split
             q = autoencoder_quality(w, meta["data"])
+        if meta["data"] == "kernels":
+            q = kernel_quality(name)
         card = {
             "name": name,
             "kind": meta["kind"],
@@ -106,4 +137,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

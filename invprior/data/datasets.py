@@ -9,6 +9,9 @@
   train split's images give the train crops, the val split's the val crops and the test split's the
   test crops, so no crop of a test photograph is ever trained on. Crops are drawn at scales 1, 3/4
   and 1/2, with random 90° rotations, flips and a mild contrast/brightness jitter (fixed seeds).
+- ``"kernels"``: 15x15 synthetic blur kernels (``ip.operators.kernels.random_kernels``: anisotropic
+  Gaussian, linear motion and camera shake in equal shares), each stored as an image divided by its
+  maximum (``kernel_to_image``); ``image_to_kernel`` turns one back into a kernel. Seeded per split.
 
 The cache lives in ``$INVPRIOR_CACHE`` (default ``~/.cache/invprior``); files are written atomically.
 """
@@ -33,13 +36,17 @@ from .._checks import InvpriorError
 __all__ = ["DATASETS", "cache_dir", "dataset", "restricted_unpickle"]
 
 Split = Literal["train", "val", "test"]
-DATASETS = ("shapes", "digits", "natural")
+DATASETS = ("shapes", "digits", "natural", "kernels")
 _DIGIT_COUNTS = {"train": 12000, "val": 1000, "test": 1000}
 _DIGIT_SEEDS = {"train": 11, "val": 12, "test": 13}
 _VERSION = 1
 _NATURAL_COUNTS = {"train": 24000, "val": 1000, "test": 1000}
 _NATURAL_SEEDS = {"train": 21, "val": 22, "test": 23}
 NATURAL_CROP = 64
+_KERNEL_COUNTS = {"train": 30000, "val": 1000, "test": 1000}
+_KERNEL_SEEDS = {"train": 31, "val": 32, "test": 33}
+KERNEL_SIZE = 15
+SIDES = {"shapes": 28, "digits": 28, "natural": NATURAL_CROP, "kernels": KERNEL_SIZE}
 
 
 def cache_dir() -> Path:
@@ -281,7 +288,18 @@ def _build_natural() -> dict[str, np.ndarray]:
     return out
 
 
-_BUILDERS = {"shapes": _build_shapes, "digits": _build_digits, "natural": _build_natural}
+def _build_kernels() -> dict[str, np.ndarray]:
+    from ..operators.kernels import kernel_to_image, random_kernels
+
+    out: dict[str, np.ndarray] = {}
+    for split, n in _KERNEL_COUNTS.items():
+        img = kernel_to_image(random_kernels(n, KERNEL_SIZE, seed=_KERNEL_SEEDS[split]))
+        out[f"{split}_x"] = np.round(img.numpy() * 255).astype(np.uint8)
+        out[f"{split}_y"] = np.zeros(n, dtype=np.int64)
+    return out
+
+
+_BUILDERS = {"shapes": _build_shapes, "digits": _build_digits, "natural": _build_natural, "kernels": _build_kernels}
 
 
 def _load_cached(name: str) -> dict[str, np.ndarray]:
@@ -298,10 +316,11 @@ def _load_cached(name: str) -> dict[str, np.ndarray]:
 
 
 def dataset(
-    name: Literal["shapes", "digits", "natural"], split: Split = "train", *, with_labels: bool = False
+    name: Literal["shapes", "digits", "natural", "kernels"], split: Split = "train", *, with_labels: bool = False
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """A dataset split as ``(N, 1, 28, 28)`` float32 in [0, 1] (``(N, 1, 64, 64)`` for ``"natural"``),
-    and ``(N,)`` int64 labels if asked (all 0 for ``"natural"``, which has no classes).
+    """A dataset split as ``(N, 1, 28, 28)`` float32 in [0, 1] (``(N, 1, 64, 64)`` for ``"natural"``,
+    ``(N, 1, 15, 15)`` for ``"kernels"``), and ``(N,)`` int64 labels if asked (all 0 for ``"natural"``
+    and ``"kernels"``, which have no classes).
 
     The first call builds and caches the data (a few seconds); later calls read the cache.
     """

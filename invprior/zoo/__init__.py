@@ -88,9 +88,9 @@ def load_file(file: str | Path, name: str | None = None):
         p.requires_grad_(False)
     kind = meta.get("kind", "denoiser" if meta.get("architecture") == "DenoiserUNet" else None)
     if kind == "diffusion":
-        from ..data.datasets import NATURAL_CROP
+        from ..data.datasets import SIDES
 
-        side = NATURAL_CROP if meta.get("data") == "natural" else 28  # the training size; natural: fully convolutional
+        side = SIDES.get(meta.get("data", ""), 28)  # the training size; natural: fully convolutional
         shape = (int(meta.get("config", {}).get("net", {}).get("channels", 1)), side, side)
         return Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
     if kind in ("e2e", "cfm"):
