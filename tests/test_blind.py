@@ -1,4 +1,5 @@
-"""Blind deblurring (issue 15, part 2 in progress): blind_dps against its non-blind counterpart."""
+"""Blind deblurring: blind_dps, blind_reddiff and blind_tv against their non-blind counterparts, the
+kernel tools (random kernels, simplex projection, kernel error) and bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import torch
 import invprior as ip
 from invprior.data import GaussianMixture
 from invprior.operators import Blur
-from invprior.operators.kernels import gaussian_kernel
+from invprior.operators.kernels import (
+    check_kernel,
+    gaussian_kernel,
+    kernel_error,
+    project_simplex,
+    random_kernels,
+)
 from invprior.priors import Diffusion
 
 
@@ -30,6 +37,16 @@ def test_given_the_true_kernel_blind_dps_is_dps():
     torch.testing.assert_close(blind.diagnostics.extra["kernel"][0], k)
 
 
+def test_given_the_true_kernel_blind_reddiff_is_reddiff_and_blind_tv_is_pdhg():
+    prior, k, problem = _setup()
+    blind = ip.solve(problem, prior, method="blind_reddiff", fixed_kernel=k, steps=20, n_samples=3, seed=3)
+    red = ip.solve(problem, prior, method="reddiff", steps=20, n_samples=3, seed=3)
+    torch.testing.assert_close(blind.samples, red.samples)
+    tv = ip.priors.TV(5.0)
+    blind = ip.solve(problem, tv, method="blind_tv", fixed_kernel=k, steps=50)
+    torch.testing.assert_close(blind.mean, ip.solve(problem, tv, method="pdhg", steps=50).mean)
+
+
 def test_blind_dps_returns_normalised_kernels_and_their_fit():
     prior, _, problem = _setup()
     for kind in ("gaussian", "motion"):
@@ -46,12 +63,28 @@ def test_blind_methods_refuse_other_operators_and_bad_kernels():
     inpaint = ip.simulate(ip.operators.Inpainting.random((2, 1, 8, 8), 0.5, seed=0), problem.truth, 0.02, seed=0)
     with pytest.raises(ip.InvpriorError, match="is not a blur"):
         ip.solve(inpaint, prior, method="blind_dps")
-    with pytest.raises(ip.InvpriorError, match="non-negative kernel that sums to 1"):
-        ip.solve(problem, prior, method="blind_dps", fixed_kernel=2 * k)
-    with pytest.raises(ip.InvpriorError, match="non-negative kernel that sums to 1"):
-        ip.solve(problem, prior, method="blind_dps", fixed_kernel=k - k.mean())
-    with pytest.raises(ip.InvpriorError, match="kernel_size must be odd"):
-        ip.solve(problem, prior, method="blind_dps", kernel_size=9)
+    negative = k.clone()
+    negative[0, 0] -= 0.05
+    negative[2, 2] += 0.05  # still sums to 1
+    for method in ("blind_dps", "blind_reddiff"):
+        with pytest.raises(ip.InvpriorError, match="must sum to 1"):
+            ip.solve(problem, prior, method=method, fixed_kernel=2 * k)
+        with pytest.raises(ip.InvpriorError, match="must be non-negative"):
+            ip.solve(problem, prior, method=method, fixed_kernel=negative)
+        with pytest.raises(ip.InvpriorError, match="larger than the 8-pixel image side"):
+            ip.solve(problem, prior, method=method, kernel_size=9)
+        with pytest.raises(ip.InvpriorError, match="kernel_size must be odd"):
+            ip.solve(problem, prior, method=method, kernel_size=4)
+        with pytest.raises(ip.InvpriorError, match="kernel must be one of"):
+            ip.solve(problem, prior, method=method, kernel="box")
+        with pytest.raises(ip.InvpriorError, match="15x15 kernels"):  # the learned prior's size is fixed
+            ip.solve(problem, prior, method=method, kernel="learned", kernel_size=5)
+    with pytest.raises(ip.InvpriorError, match="larger than the 8x8 image"):
+        ip.solve(problem, ip.priors.TV(1.0), method="blind_tv", fixed_kernel=torch.ones(9, 9) / 81)
+    with pytest.raises(ip.InvpriorError, match="needs a numeric TV weight"):
+        ip.solve(problem, ip.priors.TV("auto"), method="blind_tv")
+    with pytest.raises(ip.InvpriorError, match="needs"):
+        ip.solve(inpaint, ip.priors.TV(1.0), method="blind_tv")
 
 
 def test_the_kernel_error_falls_as_the_noise_falls():
@@ -67,3 +100,70 @@ def test_the_kernel_error_falls_as_the_noise_falls():
         est = r.diagnostics.extra["kernel"]
         errors.append(float(((est - k).flatten(1).norm(dim=1) / k.norm()).mean()))
     assert errors[1] < errors[0] < 0.4, errors
+
+
+def test_random_kernels_are_normalised_centred_and_seeded():
+    k = random_kernels(60, 15, seed=4)
+    assert k.shape == (60, 15, 15) and float(k.min()) >= 0
+    torch.testing.assert_close(k.sum((1, 2)), torch.ones(60, dtype=torch.float64))
+    t = torch.arange(15, dtype=torch.float64) - 7
+    centre = torch.stack([(k.sum(2) * t).sum(1), (k.sum(1) * t).sum(1)], 1)
+    assert float(centre.abs().max()) < 0.5  # centre of mass on the centre pixel (border truncation aside)
+    torch.testing.assert_close(k, random_kernels(60, 15, seed=4))
+    assert not torch.equal(k, random_kernels(60, 15, seed=5))
+    with pytest.raises(ip.InvpriorError, match="kinds must be"):
+        random_kernels(4, 15, kinds=("disk",))
+
+
+def test_simplex_projection_and_kernel_error():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(5, 3, 3, generator=g, dtype=torch.float64)
+    p = project_simplex(v)
+    assert float(p.min()) >= 0
+    torch.testing.assert_close(p.sum((1, 2)), torch.ones(5, dtype=torch.float64))
+    # optimality: no point of the simplex (vertices and random points) is closer to v
+    cands = torch.cat([torch.eye(9, dtype=torch.float64), torch.rand(500, 9, generator=g, dtype=torch.float64)])
+    cands = cands / cands.sum(1, keepdim=True)
+    for vi, pi in zip(v.flatten(1), p.flatten(1), strict=True):
+        assert float((vi - pi).norm()) <= float((vi - cands).norm(dim=1).min()) + 1e-12
+    torch.testing.assert_close(project_simplex(p), p)  # a projection is idempotent
+    k = gaussian_kernel(torch.eye(2, dtype=torch.float64) * 2.0, 9)
+    padded = torch.nn.functional.pad(k, (3, 3, 3, 3))
+    assert float(kernel_error(torch.roll(padded, (1, -2), (0, 1)), k)) < 1e-12  # shifts are forgiven
+    assert float(kernel_error(torch.roll(padded, 3, 0), k)) > 0.1  # up to max_shift only
+    small = gaussian_kernel(torch.eye(2, dtype=torch.float64), 5)
+    big = torch.nn.functional.pad(small, (2, 2, 2, 2))
+    assert float(kernel_error(small, big)) < 1e-12  # zero-padding about the centre
+    delta = torch.zeros(9, 9, dtype=torch.float64)
+    delta[4, 4] = 1
+    assert float(kernel_error(delta, k)) > 0.5
+    with pytest.raises(ip.InvpriorError, match="2-D kernel"):
+        check_kernel(torch.ones(3))
+    with pytest.raises(ip.InvpriorError, match="NaN"):
+        check_kernel(torch.full((3, 3), float("nan")))
+
+
+def test_blind_tv_estimates_the_kernel_on_a_validation_photograph():
+    """clock at 128², a camera-shake-like kernel (random_kernels seed 5, the first), noise 0.01:
+    measured kernel error 0.40 from the isotropic start's 0.66, PSNR 39.3 dB (y 36.8, oracle 40.1)."""
+    x = ip.data.images.image("clock", 128)
+    k = random_kernels(3, 15, seed=5)[0]
+    problem = ip.simulate(Blur(k, (1, 128, 128)), x, 0.01, seed=0)
+    r = ip.solve(problem, ip.priors.TV(10.0), method="blind_tv", kernel_size=15, kernel_steps=50)
+    start = gaussian_kernel(torch.eye(2, dtype=torch.float64), 15)
+    assert float(kernel_error(r.diagnostics.extra["kernel"][0], k)) < 0.5 < float(kernel_error(start, k))
+    assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 1.5
+
+
+def test_the_learned_kernel_prior_drives_both_blind_samplers():
+    prior = ip.zoo.load("diffusion-shapes")
+    x = ip.data.dataset("shapes", "test")[:1].double()
+    k = torch.nn.functional.pad(random_kernels(1, 9, seed=7)[0], (3, 3, 3, 3))
+    problem = ip.simulate(Blur(k, x.shape), x, 0.02, seed=0)
+    start = kernel_error(torch.ones(15, 15) / 225, k)
+    for method in ("blind_dps", "blind_reddiff"):
+        r = ip.solve(problem, prior, method=method, kernel="learned", steps=40, n_samples=2, seed=0)
+        est = r.diagnostics.extra["kernels"]
+        assert est.shape == (2, 1, 15, 15) and float(est.min()) >= 0
+        torch.testing.assert_close(est.sum((-1, -2)), torch.ones(2, 1, dtype=torch.float64))
+        assert float(kernel_error(r.diagnostics.extra["kernel"][0], k)) < float(start)

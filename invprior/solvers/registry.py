@@ -331,6 +331,8 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     if getattr(prior, "weight", None) == "auto":
         if m.family != "map":
             raise InvpriorError(f"weight='auto' is for MAP methods; give {m.name} a numeric weight")
+        if "blur" in m.needs:  # the discrepancy rule would read the true operator, which a blind user lacks
+            raise InvpriorError(f"{m.name} needs a numeric TV weight: weight='auto' needs the true kernel")
         from .auto import discrepancy_weight
 
         quiet = {k: v for k, v in options.items() if k != "progress"}

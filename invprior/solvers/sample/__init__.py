@@ -1,6 +1,6 @@
 """Posterior samplers."""
 
-from .blind import blind_dps
+from .blind import blind_dps, blind_reddiff
 from .conditional import cfm, e2e, pnp_flow
 from .diffusion import ald, daps, ddnm, ddrm, diffpir, dps, mm, pigdm, reddiff
 from .exact import exact
@@ -11,6 +11,7 @@ from .smc import fps_smc, mcgdiff, tds
 __all__ = [
     "ald",
     "blind_dps",
+    "blind_reddiff",
     "cfm",
     "daps",
     "ddnm",
