@@ -81,9 +81,9 @@ def kernel_quality(name: str) -> dict:
     import torch
 
     from invprior import zoo
+    from invprior._io import save_png
     from invprior.data.datasets import dataset
     from invprior.eval.bench_zoo import _grid
-    from invprior._io import save_png
     from invprior.operators.kernels import image_to_kernel, kernel_error
 
     prior = zoo.load(name)

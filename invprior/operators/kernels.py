@@ -191,9 +191,7 @@ def check_kernel(k: torch.Tensor, image_shape: tuple[int, ...] | None = None, wh
     if abs(float(t.sum()) - 1) > 1e-4:
         raise InvpriorError(f"the {what} must sum to 1 (it sums to {float(t.sum()):.6g}); divide it by its sum")
     if image_shape is not None and (t.shape[0] > image_shape[-2] or t.shape[1] > image_shape[-1]):
-        raise InvpriorError(
-            f"the {tuple(t.shape)} {what} is larger than the {image_shape[-2]}x{image_shape[-1]} image"
-        )
+        raise InvpriorError(f"the {tuple(t.shape)} {what} is larger than the {image_shape[-2]}x{image_shape[-1]} image")
     return t
 
 

@@ -8,6 +8,6 @@ from .pnp import dpir, pnp_admm, pnp_hqs, red
 from .tikhonov import tikhonov
 
 __all__ = [
-    "admm", "blind_tv", "csgm", "csgm_diffusion", "dip", "dpir", "fista", "flow_map_x", "flow_map_z", "gradient_descent", "hqs",
-    "pdhg", "pgd", "pnp_admm", "pnp_hqs", "red", "tikhonov", "vae_map",
+    "admm", "blind_tv", "csgm", "csgm_diffusion", "dip", "dpir", "fista", "flow_map_x", "flow_map_z",
+    "gradient_descent", "hqs", "pdhg", "pgd", "pnp_admm", "pnp_hqs", "red", "tikhonov", "vae_map",
 ]  # fmt: skip

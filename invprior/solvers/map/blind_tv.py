@@ -37,8 +37,8 @@ def kernel_step(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, steps: int) -
     return k
 
 
-@register("blind_tv", family="map", needs=("blur", "gaussian_noise", "tv"),
-          reference="Perrone & Favaro 2014, 'Total variation blind deconvolution: the devil is in the details'")  # fmt: skip
+@register("blind_tv", family="map", needs=("blur", "gaussian_noise", "tv"), reference=(
+          "Perrone & Favaro 2014, 'Total variation blind deconvolution: the devil is in the details'"))  # fmt: skip
 def blind_tv(
     problem: Problem,
     prior,

@@ -64,7 +64,8 @@ def _kernel_prior(kernel_prior) -> Diffusion:
 
         kernel_prior = load(kernel_prior)
     if not isinstance(kernel_prior, Diffusion):
-        raise InvpriorError(f"kernel_prior must be a diffusion prior on kernel images, got {type(kernel_prior).__name__}")
+        what = type(kernel_prior).__name__
+        raise InvpriorError(f"kernel_prior must be a diffusion prior on kernel images, got {what}")
     c, h, w = kernel_prior.shape
     if c != 1 or h != w or h % 2 == 0:
         raise InvpriorError(f"a kernel prior makes 1xSxS images with S odd, this one makes {kernel_prior.shape}")
@@ -184,7 +185,7 @@ def blind_dps(
 
 
 @register("blind_reddiff", family="sample", needs=("blur", "gaussian_noise", "diffusion"),
-          reference="Mardani et al. 2023 (RED-diff), arXiv:2305.04391; blind variant: survey arXiv:2410.00083")  # fmt: skip
+          reference="Mardani et al. 2023 (RED-diff), arXiv:2305.04391; blind: survey arXiv:2410.00083")  # fmt: skip
 def blind_reddiff(
     problem: Problem,
     prior,
