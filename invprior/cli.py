@@ -560,6 +560,84 @@ def bench_csgm_cmd(
     typer.echo(f"wrote {out / 'csgm-diffusion.md'}")
 
 
+@bench_app.command("blind")
+def bench_blind_cmd(
+    data: list[str] = typer.Option([], "--data", help="shapes, digits (zoo diffusion priors), natural (TV only)."),
+    method: list[str] = typer.Option([], "--method", help="Rows, e.g. 'blind_dps (learned)' (default: all)."),
+    images: int = typer.Option(6, help="Test images per dataset."),
+    samples: int = typer.Option(4, help="Posterior samples of the blind samplers."),
+    steps: int = typer.Option(100, help="Sampler steps."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for blind.md, blind.json and the figures."),
+) -> None:
+    """Blind deblurring: image PSNR/SSIM, kernel error, fit chi2 and time against the non-blind oracle."""
+    import torch
+
+    from .eval import bench_blind
+    from .eval.report import markdown_table
+
+    labels = tuple(method or bench_blind.METHODS)
+    bad = [m for m in labels if m not in bench_blind.METHODS]
+    if bad:
+        raise InvpriorError(f"unknown --method {bad}; choose from: {', '.join(bench_blind.METHODS)}")
+    datas = tuple(data or ("shapes", "digits", "natural"))
+    bad = [d for d in datas if d not in ("shapes", "digits", "natural")]
+    if bad:
+        raise InvpriorError(f"unknown --data {bad}; choose from shapes, digits, natural")
+    if images < 1 or samples < 1 or steps < 2:
+        raise InvpriorError("--images and --samples must be >= 1 and --steps >= 2")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.mkdir(parents=True, exist_ok=True)
+    rows = bench_blind.bench(datas, labels, images, samples, steps, out)
+    took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
+    figs = [f"![{d}](blind-{d}.png)" for d in datas if (out / f"blind-{d}.png").exists()]
+    md = ["# Blind deblurring", "", f"Command: `{cmd}` {took}.", "", (bench_blind.__doc__ or "").strip(), "",
+          markdown_table(rows), "", *figs, ""]  # fmt: skip
+    (out / "blind.md").write_text("\n".join(md) + "\n")
+    (out / "blind.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+    typer.echo(markdown_table(rows))
+    typer.echo(f"wrote {out / 'blind.md'}")
+
+
+@bench_app.command("natural")
+def bench_natural_cmd(
+    image: list[str] = typer.Option([], "--image", help="Test photographs (default: four of them)."),
+    task: list[str] = typer.Option([], "--task", help="inpaint70 box deblur sr4 mri4 (default: all)."),
+    method: list[str] = typer.Option([], "--method", help="Rows (default: TV, DPIR, PnP-ADMM, six samplers)."),
+    size: int = typer.Option(128, help="Image side."),
+    steps: int = typer.Option(100, help="Sampler steps."),
+    samples: int = typer.Option(4, help="Posterior samples per image."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
+    out: Path = typer.Option(Path("docs/results"), help="Folder for natural.md/.json/.jsonl and the figures."),
+) -> None:
+    """Diffusion samplers with diffusion-natural beside TV, DPIR and PnP-ADMM on the test photographs."""
+    import torch
+
+    from .eval import bench_natural
+    from .eval.report import markdown_table
+
+    images = tuple(image or bench_natural.IMAGES)
+    tasks = tuple(task or bench_natural.TASKS)
+    methods = tuple(method or bench_natural.METHODS)
+    for what, got, known in (("--task", tasks, bench_natural.TASKS), ("--method", methods, bench_natural.METHODS)):
+        bad = [g for g in got if g not in known]
+        if bad:
+            raise InvpriorError(f"unknown {what} {bad}; choose from: {', '.join(known)}")
+    if size < 16 or steps < 2 or samples < 1:
+        raise InvpriorError("--size must be >= 16, --steps >= 2 and --samples >= 1")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bench_natural.bench(images, tasks, methods, size, steps, samples, out)
+    rows = bench_natural.report(out, cmd, f"(last run {time.perf_counter() - t0:.0f} s on this 2-core CPU)")
+    typer.echo(markdown_table(rows))
+    typer.echo(f"wrote {out / 'natural.md'}")
+
+
 @bench_app.command("challenge")
 def bench_challenge_cmd(
     condition: list[str] = typer.Option([], "--condition", help="Conditions a, b, c (default: all three)."),

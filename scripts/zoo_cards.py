@@ -132,6 +132,9 @@ def main(only: list[str]) -> None:
             "sha256": hashlib.sha256(w.read_bytes()).hexdigest(),
             "size bytes": w.stat().st_size,
         }
+        old = ZOO / f"{name}.json"
+        if old.exists() and "sampler defaults" in (prev := json.loads(old.read_text())):
+            card["sampler defaults"] = prev["sampler defaults"]  # written by a tuning script: kept
         (ZOO / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
         print(name, card["headline"])
 

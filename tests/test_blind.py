@@ -167,3 +167,15 @@ def test_the_learned_kernel_prior_drives_both_blind_samplers():
         assert est.shape == (2, 1, 15, 15) and float(est.min()) >= 0
         torch.testing.assert_close(est.sum((-1, -2)), torch.ones(2, 1, dtype=torch.float64))
         assert float(kernel_error(r.diagnostics.extra["kernel"][0], k)) < float(start)
+
+
+def test_bench_blind_writes_rows_with_the_oracle_and_a_figure(tmp_path):
+    from invprior.eval import bench_blind
+
+    rows = bench_blind.bench(("shapes",), ("blind_tv",), 2, 1, 5, tmp_path, progress=False)
+    (row,) = rows
+    assert row["data"] == "shapes" and row["oracle PSNR"] > row["PSNR"] > 10 and 0 < row["kernel error"] < 2
+    assert (tmp_path / "blind-shapes.png").stat().st_size > 1000
+    val = bench_blind.make_problems("shapes", "val", 2)
+    test = bench_blind.make_problems("shapes", "test", 2)
+    assert not torch.equal(val[0][2], test[0][2])  # tuning never sees a test kernel

@@ -153,3 +153,48 @@ def test_shipped_latent_diffusion_samples_and_reconstructs():
     assert max(r.diagnostics.chi2) < 1.2
     r = ip.solve(problem, ldm, method="psld", steps=30, n_samples=2, seed=0)
     assert ip.eval.psnr(r.mean.clamp(0, 1), x) > 13.5
+
+
+def test_natural_diffusion_limits_and_any_shape_in_grey_and_colour():
+    """diffusion-natural: D(x, sigma) -> x as sigma -> 0 and -> the data mean as sigma -> infinity (within
+    the network's accuracy); a sampler runs on a non-square 40x56 image in grey and in colour (per
+    channel) and keeps its shape; a prior that is not fully convolutional refuses another shape."""
+    prior = ip.zoo.load("diffusion-natural")
+    assert prior.any_size and prior.shape == (1, 64, 64)
+    x = ip.data.dataset("natural", "test")[:8]
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        small = prior.denoise(x + 1e-3 * torch.randn(x.shape, generator=g), 1e-3)
+        assert float((small - x).abs().max()) < 0.02
+        mu = float(ip.data.dataset("natural", "train").mean())
+        far = prior.denoise(mu + 1e3 * torch.randn(x.shape, generator=g), 1e3)
+        # measured: mean 0.464 against the data mean 0.394 (its noise conditioning is clamped at sigma 20)
+        assert abs(float(far.mean()) - mu) < 0.1 and float(far.std()) < 0.1
+    for channels in (1, 3):
+        img = ip.data.image("astronaut", size=(40, 56), channels=channels).double()
+        problem = ip.simulate(ip.operators.Inpainting.random(tuple(img.shape[1:]), 0.5, seed=0), img, 0.02, seed=0)
+        r = ip.solve(problem, prior, method="ddnm", steps=8, n_samples=2)
+        assert r.samples.shape == (2, 1, channels, 40, 56) and bool(torch.isfinite(r.samples).all())
+        assert ip.eval.psnr(r.mean, img) > 15
+    colour = prior.at_shape((3, 40, 56))
+    z = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():  # per channel: channel c of the colour output is the grey model on channel c
+        torch.testing.assert_close(colour.denoise(z, 0.1)[:, 1:2], prior.at_shape((1, 40, 56)).denoise(z[:, 1:2], 0.1))
+    with pytest.raises(ip.InvpriorError, match="not fully convolutional"):
+        ip.zoo.load("diffusion-shapes").at_shape((1, 40, 56))
+
+
+def test_a_prior_card_s_tuned_sampler_settings_are_defaults_the_caller_overrides():
+    prior = ip.zoo.load("diffusion-natural")
+    tuned = ip.zoo.info("diffusion-natural").get("sampler defaults", {})
+    prior.info = {**prior.info, "sampler defaults": {"pigdm": {"data_var": 0.5}, "dps": {"no_such": 1}}}
+    img = ip.data.image("camera", size=32).double()
+    problem = ip.simulate(ip.operators.Inpainting.random((1, 32, 32), 0.5, seed=0), img, 0.02, seed=0)
+    r = ip.solve(problem, prior, method="pigdm", steps=4, n_samples=2)
+    assert r.diagnostics.extra["prior_card_settings"] == {"data_var": 0.5}
+    r2 = ip.solve(problem, prior, method="pigdm", steps=4, n_samples=2, data_var=0.5)
+    torch.testing.assert_close(r.samples, r2.samples)  # the same run
+    r3 = ip.solve(problem, prior, method="pigdm", steps=4, n_samples=2, data_var=0.01)
+    assert "prior_card_settings" not in r3.diagnostics.extra and not torch.equal(r.samples, r3.samples)
+    ip.solve(problem, prior, method="dps", steps=2, n_samples=2)  # an unknown card key is not an error
+    assert isinstance(tuned, dict)

@@ -46,6 +46,40 @@ class Diffusion:
         self.name = name
         self.nfe = 0  # denoiser evaluations so far (samplers report the difference)
         self.info: dict = {}
+        self.any_size = False  # a fully convolutional denoiser: ``at_shape`` may change H, W and channels
+
+    def at_shape(self, shape: tuple[int, ...]) -> Diffusion:
+        """This prior for images of ``shape`` ``(C, H, W)``. Only for a fully convolutional model
+        (``any_size``, e.g. the zoo's ``diffusion-natural``): it runs at any H×W, and a grey model runs
+        on each of C channels on its own (the channels are independent draws of the grey prior: no
+        colour correlations). The copy shares the network and counts its own evaluations."""
+        shape = tuple(int(s) for s in shape)
+        if shape == self.shape:
+            return self
+        if not self.any_size:
+            raise InvpriorError(
+                f"{self.name} makes {self.shape} samples and is not fully convolutional: it cannot run at {shape}"
+            )
+        if len(shape) != 3 or min(shape) < 1:
+            raise InvpriorError(f"shape must be (C, H, W), got {shape}")
+        c0, c = self.shape[0], shape[0]
+        if c != c0 and c0 != 1:
+            raise InvpriorError(f"{self.name} is a {c0}-channel model; it cannot run on {c}-channel images")
+        D0 = self._D
+        if c == c0:
+            D = D0
+        else:
+
+            def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:  # channel by channel
+                b = x.shape[0]
+                out = D0(x.reshape(b * c, 1, *x.shape[2:]), sigma.repeat_interleave(c))
+                return out.reshape(x.shape)
+
+        out = Diffusion(D, self.sigma_min, self.sigma_max, shape, self.rho, self.name)
+        out.info, out.any_size = self.info, True
+        if hasattr(self, "module"):
+            out.module = self.module
+        return out
 
     def __repr__(self) -> str:
         return f"Diffusion({self.name!r}, sigma in [{self.sigma_min:g}, {self.sigma_max:g}], shape={self.shape})"

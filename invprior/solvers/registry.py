@@ -198,6 +198,23 @@ def _need_blur(problem: Problem, prior) -> str | None:
     return f"{_op(problem)} is not a blur (a blind method estimates its kernel)"
 
 
+def _card_defaults(prior, method: str) -> dict:
+    """Settings of ``method`` tuned for this prior, from its card's ``"sampler defaults"`` (zoo models)."""
+    info = getattr(prior, "info", None)
+    table = info.get("sampler defaults", {}) if isinstance(info, dict) else {}
+    return dict(table.get(method, {})) if isinstance(table, dict) else {}
+
+
+def _estimated_kernel_problem(problem: Problem, result) -> Problem | None:
+    """A blind result's problem with its estimated kernel in place of the guessed one (one measurement)."""
+    from ..operators import Blur
+
+    if problem.batch != 1:
+        return None
+    k = result.diagnostics.extra["kernel"][0]
+    return Problem(Blur(k, problem.operator.in_shape), problem.y, problem.noise, truth=problem.truth)
+
+
 def _need_image(problem: Problem, prior) -> str | None:
     return None if problem.is_image else f"{_op(problem)} does not act on images"
 
@@ -314,6 +331,8 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     m = get(method)
     if prior is None and m.default_prior is not None:
         prior = m.default_prior()
+    if getattr(prior, "any_size", False) and len(problem.operator.in_shape) == 3:
+        prior = prior.at_shape(problem.operator.in_shape)  # a fully convolutional prior follows the image
     missing = m.missing(problem, prior)
     if missing:
         alternatives = [o.name for o in methods() if o.name != m.name and not o.missing(problem, prior)]
@@ -324,6 +343,9 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     if unknown:
         opts = ", ".join(f"{k}={v!r}" for k, v in allowed.items())
         raise InvpriorError(f"{m.name} has no option(s) {', '.join(unknown)}; its options are: {opts}")
+    # a prior's card may carry sampler settings tuned for it on validation data; the caller's win
+    from_card = {k: v for k, v in _card_defaults(prior, m.name).items() if k in allowed and k not in options}
+    options = {**from_card, **options}
     check_options(m.name, m.family, problem, prior, options, allowed)
     evals0 = problem.operator.evals
     t0 = time.perf_counter()
@@ -352,16 +374,25 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     _check_result(m.name, result)
     if auto is not None:
         result.diagnostics.extra.update(auto)
+    if from_card:
+        result.diagnostics.extra["prior_card_settings"] = from_card
     result.diagnostics.wall_time = time.perf_counter() - t0
     result.diagnostics.operator_evals = problem.operator.evals - evals0
     result.method = m.name
     with torch.no_grad():
         result.diagnostics.chi2 = [float(c) for c in problem.chi2(result.mean.to(problem.dtype))]
+    judged = problem
+    if "blur" in m.needs and "fit_chi2" in result.diagnostics.extra:  # blind: judge under the estimated kernel
+        result.diagnostics.chi2 = list(result.diagnostics.extra["fit_chi2"])
+        judged = _estimated_kernel_problem(problem, result)
+        if judged is None:
+            result.diagnostics.extra["trust_error"] = "blind methods: the trust layer runs on one measurement at a time"
+            return result
     if problem.sigma:  # the trust layer's cheap part: chi2 and p per sample, residual map, flags
         from ..eval.trust_report import trust
 
         try:
-            result.trust = trust(result, problem, prior)
+            result.trust = trust(result, judged, prior)
         except InvpriorError as e:  # the check must never cost the user a finished solve
             result.diagnostics.extra["trust_error"] = str(e)
             return result

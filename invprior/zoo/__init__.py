@@ -92,7 +92,9 @@ def load_file(file: str | Path, name: str | None = None):
 
         side = SIDES.get(meta.get("data", ""), 28)  # the training size; natural: fully convolutional
         shape = (int(meta.get("config", {}).get("net", {}).get("channels", 1)), side, side)
-        return Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
+        out = Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
+        out.any_size = meta.get("data") == "natural" and not meta.get("config", {}).get("net", {}).get("attention")
+        return out
     if kind in ("e2e", "cfm"):
         from ..priors.conditional import ConditionalModel
 
@@ -145,5 +147,11 @@ def load_file(file: str | Path, name: str | None = None):
 
 
 def load(name: str):
-    """Load a shipped model by name as the prior object of its kind (see the module docstring)."""
-    return load_file(path(name), name)
+    """Load a shipped model by name as the prior object of its kind (see the module docstring). Sampler
+    settings tuned for it on validation data (its card's ``"sampler defaults"``) become the defaults of
+    ``ip.solve`` with it; options given to ``solve`` override them."""
+    out = load_file(path(name), name)
+    tuned = info(name).get("sampler defaults")
+    if tuned and isinstance(getattr(out, "info", None), dict):
+        out.info = {**out.info, "sampler defaults": tuned}
+    return out

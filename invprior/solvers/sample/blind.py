@@ -13,7 +13,8 @@
 
 All return one kernel per posterior sample: ``diagnostics.extra["kernel"]`` (per measurement, the
 mean over its samples), ``["kernels"]``, ``["fit_chi2"]`` (χ² of the mean under its estimated
-kernel; ``diagnostics.chi2`` is under the problem's own operator, which a blind user does not know).
+kernel). Through ``ip.solve``, ``diagnostics.chi2`` and, for a single measurement, ``result.trust``
+judge the fit under the estimated kernel (the problem's own ``Blur`` only gives the kernel size).
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def blind_reddiff(
 
 def _with_kernels(r: Result, problem: Problem, ks: torch.Tensor, n_samples: int, params: list) -> Result:
     """Attach the kernels (per sample and their mean per measurement) and the χ² of the mean under
-    each measurement's own mean kernel (``diagnostics.chi2`` is under the problem's operator)."""
+    each measurement's own mean kernel."""
     ks = ks.detach().to(torch.float64).reshape(n_samples, problem.batch, *ks.shape[-2:])
     k_mean = ks.mean(0)
     with torch.no_grad():
