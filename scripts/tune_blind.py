@@ -30,7 +30,7 @@ GRIDS = {
     "blind_dps (gaussian)": {"kernel_lr": [0.005, 0.01, 0.02, 0.05]},
     "blind_reddiff (gaussian)": {"kernel_lr": [0.005, 0.02, 0.05]},
     "blind_reddiff (learned)": {"kernel_lr": [0.001, 0.005, 0.02], "kernel_lam": [0.3, 1.0]},
-    "blind_tv": {"continuation": [30.0, 100.0, 300.0], "floor": [10.0, 30.0, 100.0]},
+    "blind_tv": {"continuation": [30.0, 100.0, 300.0, 1000.0], "floor": [10.0, 30.0, 100.0, 300.0, 1000.0]},
 }
 
 

@@ -22,15 +22,15 @@ __all__ = ["check_options"]
 _COUNTS = {
     "steps": 1, "n_samples": 1, "chains": 1, "burn_in": 0, "thin": 1, "restarts": 1, "inner": 1, "ode_steps": 1,
     "langevin_steps": 1, "cg_iter": 1, "max_iter": 1, "width": 1, "n_particles": 1, "chunk": 1, "every": 1, "iters": 1,
-    "kernel_size": 3,
-    "opt_iters": 1,
+    "kernel_size": 3, "scales": 1,
+    "opt_iters": 1, "outer": 1, "kernel_steps": 1,
 }  # fmt: skip
 _POSITIVE = {
     "lr", "step", "rho", "eps", "sigma_d", "sigma_start", "sigma_end", "step_size", "mu_start", "mu_ratio",
     "smoothing", "data_var", "gamma", "ratio", "alpha", "weight", "memory_budget", "dc_sigma_max", "kernel_lr",
-    "init_width",
+    "init_width", "continuation", "floor",
 }  # fmt: skip
-_NON_NEGATIVE = {"tol", "lam", "zeta", "stop_chi2", "kappa", "glue"}
+_NON_NEGATIVE = {"tol", "lam", "zeta", "stop_chi2", "kappa", "glue", "kernel_zeta", "kernel_lam"}
 _UNIT = {"eta", "eta_b", "ess_threshold"}
 _MAX_SEED = 2**63 - 1
 

@@ -111,9 +111,9 @@ def blind_dps(
     kernel: str = "gaussian",
     kernel_size: int | None = None,
     kernel_prior="diffusion-kernels",
-    kernel_zeta: float = 0.3,
+    kernel_zeta: float = 1.0,
     init_width: float = 1.0,
-    kernel_lr: float = 0.02,
+    kernel_lr: float = 0.01,
     fixed_kernel: torch.Tensor | None = None,
     steps: int = 200,
     n_samples: int = 16,
@@ -137,7 +137,8 @@ def blind_dps(
 
     ``kernel_size``: odd side of a parametric kernel (default: the problem's ``Blur`` kernel size, the
     only thing read from it). ``fixed_kernel``: skip the estimation (the non-blind oracle; then this
-    is exactly ``dps`` with that kernel).
+    is exactly ``dps`` with that kernel). ``kernel_zeta = 1``, ``kernel_lr = 0.01`` won on the
+    validation split (docs/results/blind-tuning.md).
     """
     size, kp, fk = _setup(problem, "blind_dps", kernel, kernel_size, kernel_prior, fixed_kernel)
     if fk is not None:  # the non-blind oracle: DPS itself with that kernel
@@ -196,7 +197,7 @@ def blind_reddiff(
     kernel_prior="diffusion-kernels",
     kernel_lam: float = 1.0,
     init_width: float = 1.0,
-    kernel_lr: float = 0.02,
+    kernel_lr: float | None = None,
     fixed_kernel: torch.Tensor | None = None,
     steps: int = 100,
     n_samples: int = 16,
@@ -214,6 +215,8 @@ def blind_reddiff(
     no kernel term (the family is the prior). ``kernel="learned"``: ``k = normalise(z)`` for a kernel
     image ``z`` with the same RED-diff term under ``kernel_prior`` (weight ``kernel_lam``, its own
     schedule). ``fixed_kernel``: the non-blind oracle, exactly ``reddiff`` with that kernel.
+    ``kernel_lr`` (default 0.02 for a parametric kernel, 0.001 for the learned one) and
+    ``kernel_lam = 1`` won on the validation split (docs/results/blind-tuning.md).
     Like RED-diff, a MAP-like estimate: the spread of the ``n_samples`` runs is not a posterior spread.
     """
     size, kp, fk = _setup(problem, "blind_reddiff", kernel, kernel_size, kernel_prior, fixed_kernel)
@@ -233,6 +236,8 @@ def blind_reddiff(
         var = z
     else:
         var = theta = _theta0(kernel, n, init_width)
+    if kernel_lr is None:
+        kernel_lr = 0.001 if kp is not None else 0.02
     opt = torch.optim.Adam([{"params": [mu], "lr": lr}, {"params": [var], "lr": kernel_lr}])
     trace = []
     with bar(steps, "blind_reddiff", progress) as pb:
