@@ -54,9 +54,47 @@ def _make_prior(name: str, case: str, weight: str | None):
         "bm3d": P.BM3DDenoiser,
         "learned": P.LearnedDenoiser.pretrained,
     }
-    if name not in regs:
-        raise InvpriorError(f"unknown prior {name!r}; choose one of: {', '.join(regs)}")
-    return regs[name]()
+    if name in regs:
+        return regs[name]()
+    from . import zoo
+
+    if name.endswith(".safetensors"):
+        return zoo.load_file(name)
+    names = [r["name"] for r in zoo.list()]
+    if name in names:
+        return zoo.load(name)
+    raise InvpriorError(f"unknown prior {name!r}; choose one of: {', '.join(regs)}, a zoo model ({', '.join(names)}) "
+                        "or a .safetensors file")  # fmt: skip
+
+
+def _say_image(name: str, x, is_file: bool, size: int | None, grey: bool, colour: bool) -> None:
+    """Say what was done to the input image: size and channels are never changed silently."""
+    c, h, w = x.shape[1:]
+    did = []
+    if size:
+        did.append(f"centre-cropped and resized to {size}x{size} (--size)")
+    elif not is_file and size is None:
+        did.append("the shipped image at 128x128 (--size 0: native size)")
+    if grey:
+        did.append("converted to grey (--grey)")
+    elif not is_file and not colour:
+        did.append("grey (--colour: in colour)")
+    typer.echo(
+        f"image {name}: {h}x{w}, {'grey' if c == 1 else f'{c} channels'}" + (f"; {'; '.join(did)}" if did else "")
+    )
+
+
+def _sample_grid(truth, y_img, result, path: Path) -> None:
+    """truth, measurement, up to 4 samples, mean, std of the first measurement."""
+    from .eval.report import Panel, ReportRow, save_grid
+
+    panels = [Panel(truth, "truth"), Panel(y_img, "measurement")]
+    panels += [Panel(result.samples[i, 0], f"sample {i + 1}") for i in range(min(4, result.n_samples))]
+    panels.append(Panel(result.mean[0], "mean"))
+    if result.std is not None:
+        std = result.std[0].mean(0, keepdim=True)  # one map over the channels
+        panels.append(Panel(std, "std (mean over channels)", cmap="magma", vmin=0, vmax=None))
+    save_grid([ReportRow("", panels)], path, cell=2.2)
 
 
 def _fail(msg: str) -> None:
@@ -97,18 +135,29 @@ def _parse_params(params: list[str]) -> dict[str, float]:
 @app.command("solve")
 def solve_cmd(
     image: str = typer.Option("camera", help="A shipped image name (see the README) or a PNG/JPEG/NPY file."),
-    size: int = typer.Option(128, help="Resize (centre-crop) to size x size; 0 keeps the file's size."),
+    size: int = typer.Option(
+        None,
+        help="Centre-crop and resize to size x size (0: keep). Default: files keep their size, shipped images 128.",
+    ),
+    grey: bool = typer.Option(False, "--grey", help="Convert a colour image to grey (files keep their channels)."),
+    colour: bool = typer.Option(False, "--colour", help="A shipped image in colour (default grey)."),
     operator: str = typer.Option("deblur", help="denoise, deblur, motion, inpaint, box, sr, mri, ct, cs, phase."),
     param: list[str] = typer.Option([], help="Operator parameter key=value, e.g. blur_sigma=3 (repeatable)."),
     noise: float = typer.Option(None, help="Gaussian noise sigma (default: the operator's usual level)."),
     prior: str = typer.Option(
         "tikhonov",
         help="tikhonov, tikhonov-identity, tv, wavelet, dct, lowrank (regularisers); tv-denoiser, "
-        "wavelet-denoiser, nlm, bm3d, learned (denoisers for pnp_admm, pnp_hqs, dpir, red, pnp_ula).",
+        "wavelet-denoiser, nlm, bm3d, learned (denoisers for pnp_admm, pnp_hqs, dpir, red, pnp_ula); "
+        "any zoo model (`invprior zoo list`, e.g. diffusion-natural) or a .safetensors file of `invprior train`.",
     ),
     weight: str = typer.Option(None, help="Regulariser weight, or 'auto' (discrepancy principle); default: tuned."),
     method: str = typer.Option("tikhonov", help="A registered method (see `invprior methods`)."),
+    samples: int = typer.Option(None, help="Posterior samples (samplers; default: the method's)."),
+    steps: int = typer.Option(None, help="Iterations or sampler steps (default: the method's)."),
     seed: int = typer.Option(0, help="Seed of the simulated noise and of the solver."),
+    threads: int = typer.Option(
+        0, help="CPU threads for torch (0: all cores). Use 1 when running several jobs side by side."
+    ),
     out: Path = typer.Option(None, help="Output folder (default runs/<image>-<operator>-<method>)."),
     overwrite: bool = typer.Option(
         False, help="Write into an existing folder that is not an invprior result (only the result's files)."
@@ -116,8 +165,11 @@ def solve_cmd(
 ) -> None:
     """Simulate a measurement of an image, reconstruct it, and write images, arrays and a report.
 
-    The output folder is never wiped: an existing folder that is not an invprior result is refused
-    unless --overwrite, and even then only the result's own files are written."""
+    Samplers also write every sample, the mean, the std and grid.png (truth, measurement, samples,
+    mean, std). The output folder is never wiped: an existing folder that is not an invprior result
+    is refused unless --overwrite, and even then only the result's own files are written."""
+    import torch
+
     import invprior as ip
 
     from ._io import check_writable_result_folder, save_png
@@ -125,22 +177,31 @@ def solve_cmd(
     from .eval.demo import baseline
     from .eval.report import markdown_table, measurement_image
 
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
-        if Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp"):
-            name = Path(image).stem
-            out = out or Path("runs") / f"{name}-{operator}-{method}"
-            check_writable_result_folder(out, overwrite)  # before the work, not after it
-            x = ip.data.load_image_file(image, size or None)
+        if grey and colour:
+            raise InvpriorError("--grey and --colour contradict each other")
+        is_file = Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp")
+        name = Path(image).stem if is_file else image
+        out = out or Path("runs") / f"{name}-{operator}-{method}"
+        check_writable_result_folder(out, overwrite)  # before the work, not after it
+        if is_file:
+            x = ip.data.load_image(image, size or None, 1 if grey else None)
         else:
-            name = image
-            out = out or Path("runs") / f"{name}-{operator}-{method}"
-            check_writable_result_folder(out, overwrite)
-            x = ip.data.image(image, size or None)
+            x = ip.data.image(image, 128 if size is None else (size or None), 3 if colour else 1)
+        _say_image(name, x, is_file, size, grey, colour)
         A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
         pr = _make_prior(prior, operator, weight)
         sigma = default_sigma if noise is None else noise
         problem = ip.simulate(A, x, sigma, seed=seed)
-        options = {"progress": True} if "progress" in ip.solvers.get(method).options() else {}
+        allowed = ip.solvers.get(method).options()
+        options = {"progress": True} if "progress" in allowed else {}
+        for flag, key, value in (("--samples", "n_samples", samples), ("--steps", "steps", steps)):
+            if value is not None:
+                if key not in allowed:
+                    raise InvpriorError(f"{method} has no {key}: {flag} does not apply to it")
+                options[key] = value
         result = ip.solve(problem, pr, method=method, seed=seed, **options)
     except InvpriorError as e:
         _fail(str(e))
@@ -180,10 +241,16 @@ def solve_cmd(
         markdown_table(rows),
     ]
 
+    if result.n_samples > 1:
+        report += ["", f"{result.n_samples} posterior samples: grid.png (truth, measurement, samples, mean, std).",
+                   "", "![](grid.png)"]  # fmt: skip
+
     def extra_files(tmp: Path) -> None:
         save_png(x[0], tmp / "truth.png")
         save_png(y_img, tmp / "measurement.png")
         (tmp / "report.md").write_text("\n".join(report))
+        if result.n_samples > 1:
+            _sample_grid(x[0], y_img, result, tmp / "grid.png")
 
     try:
         folder = result.save(

@@ -2,7 +2,7 @@
 
 from .datasets import DATASETS, cache_dir, dataset, restricted_unpickle
 from .gmm import GaussianMixture
-from .images import IMAGES, image, image_names, load_image_file
+from .images import IMAGES, image, image_names, load_image, load_image_file
 
 __all__ = [
     "DATASETS",
@@ -12,6 +12,7 @@ __all__ = [
     "dataset",
     "image",
     "image_names",
+    "load_image",
     "load_image_file",
     "restricted_unpickle",
 ]

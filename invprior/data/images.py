@@ -19,7 +19,7 @@ import torch
 
 from .._checks import InvpriorError
 
-__all__ = ["IMAGES", "image", "image_names", "load_image_file"]
+__all__ = ["IMAGES", "image", "image_names", "load_image", "load_image_file"]
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -120,13 +120,15 @@ def _gray(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _prepare(a: np.ndarray, size: int | tuple[int, int] | None, channels: int) -> torch.Tensor:
-    """Scale to [0, 1], set channels, centre-crop to the target aspect ratio, resize (anti-aliased)."""
+def _prepare(a: np.ndarray, size: int | tuple[int, int] | None, channels: int | None) -> torch.Tensor:
+    """Scale to [0, 1], set channels (``None``: keep), centre-crop to the target aspect ratio, resize."""
     from skimage.transform import resize
 
     a = _to_unit(a)
     if a.ndim == 3 and a.shape[-1] == 4:
         a = a[..., :3]
+    if channels is None:
+        channels = 3 if a.ndim == 3 else 1
     if channels == 1:
         a = _gray(a)[..., None]
     elif channels == 3:
@@ -214,8 +216,17 @@ def _npy_to_unit(path: str, a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def load_image_file(path: str, size: int | tuple[int, int] | None = None, channels: int = 1) -> torch.Tensor:
-    """Read a PNG/JPEG (via Pillow) or a ``.npy`` array (never pickled) into ``(1, C, H, W)`` in [0, 1].
+def load_image(path: str, size: int | tuple[int, int] | None = None, channels: int | None = None) -> torch.Tensor:
+    """A user's image file as ``(1, C, H, W)`` float32 in [0, 1], keeping its size and its channels (grey
+    or RGB; alpha dropped) unless ``size`` (an int: square centre crop, or ``(H, W)``) or ``channels``
+    (1: grey by luminance, 3: colour) is given. PNG/JPEG/TIFF/BMP via Pillow, or ``.npy`` (see
+    :func:`load_image_file` for the accepted layouts and value scaling)."""
+    return load_image_file(path, size, channels)
+
+
+def load_image_file(path: str, size: int | tuple[int, int] | None = None, channels: int | None = 1) -> torch.Tensor:
+    """Read a PNG/JPEG (via Pillow) or a ``.npy`` array (never pickled) into ``(1, C, H, W)`` in [0, 1]
+    (``channels=None`` keeps the file's; the default 1 converts to grey).
 
     ``.npy`` arrays may be ``(H, W)``, ``(H, W, C)``, ``(C, H, W)`` or ``(1, C, H, W)`` with
     ``C`` = 1, 3 or 4 (alpha is dropped); a batch of several images is refused, as is an ambiguous
