@@ -28,9 +28,9 @@ from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = {
-    "pigdm": {"data_var": [0.03, 0.1, 0.3, 1.0]},
+    "pigdm": {"data_var": [0.03, 0.1, 0.3, 1.0, 3.0]},
     "dps": {"zeta": [0.3, 1.0, 3.0]},
-    "diffpir": {"lam": [0.3, 1.0, 7.0]},
+    "diffpir": {"lam": [0.3, 1.0, 7.0, 30.0]},
 }
 IMAGES, SIZE, STEPS, SAMPLES = ("clock",), 64, 50, 2
 

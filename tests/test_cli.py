@@ -106,7 +106,9 @@ def test_demo_runs_small(tmp_path):
     assert r.exit_code == 0, r.output
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "reconstructions.png" in report and "PSNR" in report and "TV (fista)" in report and "MYULA" in report
-    for fig in ("reconstructions.png", "gmm_posterior.png", "convergence.png"):
+    assert "Posterior sampling with generative priors" in report and "Latent MAP against TV" in report
+    figs = ("reconstructions.png", "gmm_posterior.png", "convergence.png", "posterior_sampling.png", "latent_map.png")
+    for fig in figs:
         assert (tmp_path / "demo" / fig).exists()
 
 
