@@ -254,6 +254,6 @@ def _write_demo(folder: Path, demo, command: str, size: int) -> None:
             "TV wins: 34.7 against 30.6 dB on this digit, measured).",
             "",
             markdown_table([m for r in demo.latent for m in r.metrics]),
-        "",
-    ]
+            "",
+        ]
     (folder / "report.md").write_text("\n".join(lines))
