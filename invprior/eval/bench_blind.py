@@ -8,7 +8,7 @@ zero-padded to 15×15 for the 28² images, 15×15 for the photographs), Gaussian
 The samplers run on the 28² sets, the classical ``blind_tv`` on the photographs (its validation-tuned
 estimation weight does not carry over to the 28² sets: there it did not beat the blurred input).
 
-Columns: PSNR/SSIM of the estimate (the posterior mean for the samplers); the same for the
+Columns: PSNR of the blurred input y; PSNR/SSIM of the estimate (the posterior mean for the samplers); the same for the
 non-blind oracle (the same method given the true kernel: ``dps``, ``reddiff``, ``pdhg`` with TV);
 the kernel's relative error ``||k̂ - k|| / ||k||`` up to shifts of 2 px (a blind estimate is defined
 up to a shift; 1.0 is as far as the zero kernel, a delta kernel is typically 2-4 away); ``fit χ²``,
@@ -78,7 +78,8 @@ def run(label: str, problem, k_true: torch.Tensor, prior, options: dict, samples
     r = solve(problem, prior, method=method, kernel_size=15, **run_opts, **opts)
     secs = time.perf_counter() - t
     k = r.diagnostics.extra["kernel"][0]
-    row = {"PSNR": psnr(r.mean, x), "SSIM": ssim(r.mean, x), "kernel error": float(kernel_error(k, k_true)),
+    row = {"y PSNR": psnr(problem.y, x), "PSNR": psnr(r.mean, x), "SSIM": ssim(r.mean, x),
+           "kernel error": float(kernel_error(k, k_true)),
            "fit chi2": r.diagnostics.extra["fit_chi2"][0], "s/image": secs,
            "_mean": r.mean[0], "_kernel": k}  # fmt: skip
     if oracles is not None:
@@ -117,7 +118,7 @@ def bench(datas: tuple[str, ...], labels: tuple[str, ...], images: int, samples:
             res = [run(label, p, k, prior, opts, samples, steps, oracles) for _, p, k in problems]
             results[label] = res
             row = {"data": data, "method": label}
-            for key in ("PSNR", "SSIM", "kernel error", "fit chi2", "s/image", "oracle PSNR", "oracle SSIM"):
+            for key in ("y PSNR", "PSNR", "SSIM", "kernel error", "fit chi2", "s/image", "oracle PSNR", "oracle SSIM"):
                 if key in res[0]:
                     row[key] = round(sum(r[key] for r in res) / len(res), 3 if "SSIM" in key else 2)
             rows.append(row)
