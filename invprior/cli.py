@@ -27,6 +27,23 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"invprior {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """invprior: solve inverse problems y = A(x) + n with priors, offline on a CPU."""
+
+
 def _make_prior(name: str, case: str, weight: str | None):
     """A prior from its CLI name; ``weight`` may be a number, ``auto`` or None (the tuned default)."""
     from . import priors as P

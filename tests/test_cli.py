@@ -136,3 +136,15 @@ def test_bench_gmm_cached_only_writes_the_table_and_says_where_it_came_from(tmp_
     assert f"Replicates cached in `{cache}`" in md and "hours of wall time" in md
     assert "| replicates | | 2 |" in md and "| ddrm | 10 |" in md
     assert len(cache.read_text().splitlines()) == 2  # nothing was run
+
+
+def test_version_and_python_dash_m():
+    import subprocess
+    import sys
+
+    from invprior import __version__
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"invprior {__version__}"
+    p = subprocess.run([sys.executable, "-m", "invprior", "--version"], capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and p.stdout.strip() == f"invprior {__version__}"

@@ -89,3 +89,14 @@ def test_bad_inputs_fail_early_with_one_clear_sentence():
         Problem(MRI.cartesian(x.shape, 4), torch.zeros(1, MRI.cartesian(x.shape, 4).out_shape[0]), GaussianNoise(0.1))
     with pytest.raises(ip.InvpriorError, match="sigma"):
         GaussianNoise(-1.0)
+
+
+def test_a_problem_takes_the_noise_as_a_number_as_simulate_does():
+    A = ip.operators.Blur.gaussian(1.0, (1, 16, 16))
+    y = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    p = ip.Problem(A, y, 0.02)
+    assert isinstance(p.noise, ip.operators.GaussianNoise) and p.sigma == 0.02
+    with pytest.raises(ip.InvpriorError, match="a Gaussian sigma"):
+        ip.Problem(A, y, "0.02")
+    with pytest.raises(ip.InvpriorError, match=">= 0"):
+        ip.Problem(A, y, -1.0)

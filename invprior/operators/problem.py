@@ -18,18 +18,23 @@ class Problem:
     """``y = A(x) + n``: the operator, the data and the noise model (and, for simulations, the truth).
 
     ``y`` has shape ``(batch, *operator.out_shape)``; a solver's iterate has shape ``x_shape``.
+    ``noise``: a number (the Gaussian sigma, as in ``simulate``) or a ``Noise``; ``Problem(A, y, 0.02)``
+    reconstructs measured data.
     """
 
     operator: Operator
     y: torch.Tensor
-    noise: Noise
+    noise: Noise | float
     truth: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.operator, Operator):
             raise InvpriorError(f"operator must be an invprior Operator, got {type(self.operator).__name__}")
+        if isinstance(self.noise, (int, float)) and not isinstance(self.noise, bool):  # as in simulate
+            object.__setattr__(self, "noise", GaussianNoise(float(self.noise)))
         if not isinstance(self.noise, Noise):
-            raise InvpriorError(f"noise must be GaussianNoise or PoissonNoise, got {type(self.noise).__name__}")
+            got = type(self.noise).__name__
+            raise InvpriorError(f"noise must be a Gaussian sigma (a number), GaussianNoise or PoissonNoise, got {got}")
         check_shape(self.y, self.operator.out_shape, f"y (the measurement of {self.operator.name})")
         if self.y.shape[0] == 0:
             raise InvpriorError("y is an empty batch (0 measurements); give at least one")
