@@ -190,3 +190,24 @@ def test_pnp_ula_samples_with_a_denoiser():
     with pytest.raises(ip.InvpriorError, match="pnp_ula needs Gaussian noise"):
         pois = ip.simulate(Blur.gaussian(1.0, x.shape), x * 0.8 + 0.1, PoissonNoise(0.01), seed=0)
         ip.solve(pois, ip.priors.TVDenoiser(), method="pnp_ula")
+
+
+def test_auto_weight_costs_a_few_solves_and_pdhg_fills_inpainting_holes():
+    """weight='auto' warm-starts loose solves and refines by regula falsi: measured on camera 128²
+    deblurring with FISTA-TV, 1.3-1.5x the operator evaluations of one solve at the chosen weight
+    (the old log-grid + bisection ran 13 full solves). PDHG used to stop after its first step on
+    inpainting (the zero-filled start fits y and the dual is 0), returning the zero-filled image."""
+    x = ip.data.image("camera", 64).double()
+    A = Blur.gaussian(2.0, x.shape)
+    problem = ip.simulate(A, x, 0.02, seed=0)
+    e0 = A.evals
+    r = ip.solve(problem, TV("auto"), method="fista")
+    auto_evals = A.evals - e0
+    assert r.diagnostics.chi2[0] == pytest.approx(1.0, abs=0.03)
+    e0 = A.evals
+    ip.solve(problem, TV(r.diagnostics.extra["auto_weight"]), method="fista")
+    assert auto_evals < 3 * (A.evals - e0), (auto_evals, A.evals - e0)
+    holes = ip.simulate(ip.operators.Inpainting.random(x.shape, 0.7, seed=0), x, 0.01, seed=0)
+    filled = ip.solve(holes, TV(10.0), method="pdhg", steps=100)
+    zero_filled = ip.eval.psnr(holes.operator.T(holes.y), x)
+    assert filled.diagnostics.iterations > 1 and ip.eval.psnr(filled.mean, x) > zero_filled + 10

@@ -4,10 +4,12 @@
 Problems: grey test photographs at 128² (``--size``), five tasks: 70% random inpainting, box
 inpainting (30% side), Gaussian deblurring (σ = 2 px, noise 0.02), SR ×4 and Cartesian MRI ×4
 (noise 0.01 for all but deblurring), fixed seeds. Rows: TV (FISTA, the validation-tuned weight of
-``bench classical``), DPIR and PnP-ADMM with the shipped ``denoiser-natural``, and the diffusion
+``bench classical``), DPIR and PnP-ADMM with the shipped ``denoiser-natural`` (settings tuned per task on
+validation images where a tuning exists: ``PNP_SETTINGS``), and the diffusion
 samplers with the shipped ``diffusion-natural`` (fully convolutional, trained on 64² train crops,
-run here on the whole image) at their defaults, except ``steps`` (``--steps``) and ``n_samples``
-(``--samples``). A sampler whose needs a task does not meet is left out of that task (e.g. ``ddnm``
+run here on the whole image) at their defaults (for pigdm, dps and diffpir: the settings tuned for
+this prior on a validation photograph, from its card), except ``steps`` (``--steps``) and
+``n_samples`` (``--samples``). A sampler whose needs a task does not meet is left out of that task (e.g. ``ddnm``
 needs a pseudo-inverse).
 
 Columns: PSNR and SSIM of the mean (the estimate for MAP methods), χ² of the mean, coverage of the
@@ -46,6 +48,13 @@ TASKS: dict[str, tuple[str, dict, float]] = {
     "mri4": ("mri", {"acceleration": 4.0}, 0.01),
 }
 CLASSICAL = ("TV (fista)", "dpir", "pnp_admm")
+# the plug-and-play settings tuned per task on validation images (docs/results/pnp-tuning.md; the
+# inpainting ones for both inpainting tasks); other tasks use the methods' (deblurring-tuned) defaults
+PNP_SETTINGS = {
+    ("dpir", "inpaint70"): {"steps": 24, "sigma_start": 0.4}, ("dpir", "box"): {"steps": 24, "sigma_start": 0.4},
+    ("pnp_admm", "inpaint70"): {"sigma_d": 0.04}, ("pnp_admm", "box"): {"sigma_d": 0.04},
+    ("pnp_admm", "deblur"): {"sigma_d": 0.08},
+}  # fmt: skip
 SAMPLERS = ("pigdm", "ddnm", "mm", "dps", "daps", "diffpir")
 METHODS = CLASSICAL + SAMPLERS
 
@@ -62,7 +71,7 @@ def _run(method: str, problem, task: str, steps: int, samples: int, priors: dict
         case = TASKS[task][0]
         return solve(problem, TV(regulariser_default(case if case != "box" else "inpaint", "tv")), method="fista")
     if method in ("dpir", "pnp_admm"):
-        return solve(problem, priors["denoiser"], method=method)
+        return solve(problem, priors["denoiser"], method=method, **PNP_SETTINGS.get((method, task), {}))
     opts = {"n_samples": samples, "seed": 0}
     if method != "daps":  # daps: its own steps x ode_steps default
         opts["steps"] = steps

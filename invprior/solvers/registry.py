@@ -349,7 +349,7 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     check_options(m.name, m.family, problem, prior, options, allowed)
     evals0 = problem.operator.evals
     t0 = time.perf_counter()
-    auto = None
+    auto = auto_result = None
     if getattr(prior, "weight", None) == "auto":
         if m.family != "map":
             raise InvpriorError(f"weight='auto' is for MAP methods; give {m.name} a numeric weight")
@@ -358,7 +358,17 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
         from .auto import discrepancy_weight
 
         quiet = {k: v for k, v in options.items() if k != "progress"}
-        w, trace, bound = discrepancy_weight(problem, prior, lambda pr: m.fn(problem, pr, **quiet).mean)
+        tol = options.get("tol", allowed.get("tol"))
+
+        def run(pr, x0, final: bool):
+            kw = dict(quiet)
+            if x0 is not None and "x0" in allowed and options.get("x0") is None:
+                kw["x0"] = x0  # warm start from the previous weight's estimate
+            if not final and isinstance(tol, float):
+                kw["tol"] = max(10 * tol, 1e-4)  # loose while searching
+            return m.fn(problem, pr, **kw)
+
+        w, trace, bound, auto_result = discrepancy_weight(problem, prior, run)
         prior = prior.with_weight(w)
         auto = {"auto_weight": w, "auto_trace": [[a, b] for a, b in trace], "auto_rule": "discrepancy chi2 = 1",
                 "auto_at_bound": bound}  # fmt: skip
@@ -370,7 +380,7 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
                 AutoWeightWarning,
                 stacklevel=2,
             )
-    result = m.fn(problem, prior, **options)
+    result = m.fn(problem, prior, **options) if auto is None else auto_result  # auto: its final solve
     _check_result(m.name, result)
     if auto is not None:
         result.diagnostics.extra.update(auto)

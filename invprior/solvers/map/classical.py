@@ -285,7 +285,7 @@ def pdhg(
     trace = [objective(problem, prior, x)]
     change = math.inf
     with bar(steps, "pdhg", progress) as pb:
-        for _ in range(steps):
+        for k in range(steps):
             if closed:
                 x_new = A.prox_data(x - tau * D.T(p), y, s2 / tau)
             else:
@@ -299,7 +299,7 @@ def pdhg(
             x = x_new
             trace.append(objective(problem, prior, x))
             pb.update(x)
-            if change < tol:
+            if change < tol and k > 0:  # the first step moves nothing when p = 0 and x0 already fits y
                 break
     diag = Diagnostics(iterations=len(trace) - 1, converged=change < tol, loss_trace=trace, extra={"tau": tau, "s": sd})
     return Result.from_point(x, diag)
