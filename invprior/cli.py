@@ -114,6 +114,14 @@ def _sample_grid(truth, y_img, result, path: Path) -> None:
     save_grid([ReportRow("", panels)], path, cell=2.2)
 
 
+def _choices(flag: str, given: list[str], known: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of a repeatable option (all of ``known`` if none given), each checked."""
+    bad = [g for g in given if g not in known]
+    if bad:
+        raise InvpriorError(f"unknown {flag} {bad}; choose from: {', '.join(known)}")
+    return tuple(given) or known
+
+
 def _fail(msg: str) -> None:
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
@@ -660,14 +668,8 @@ def bench_blind_cmd(
     from .eval import bench_blind
     from .eval.report import markdown_table
 
-    labels = tuple(method or bench_blind.METHODS)
-    bad = [m for m in labels if m not in bench_blind.METHODS]
-    if bad:
-        raise InvpriorError(f"unknown --method {bad}; choose from: {', '.join(bench_blind.METHODS)}")
-    datas = tuple(data or ("shapes", "digits", "natural"))
-    bad = [d for d in datas if d not in ("shapes", "digits", "natural")]
-    if bad:
-        raise InvpriorError(f"unknown --data {bad}; choose from shapes, digits, natural")
+    labels = _choices("--method", method, tuple(bench_blind.METHODS))
+    datas = _choices("--data", data, ("shapes", "digits", "natural"))
     if images < 1 or samples < 1 or steps < 2:
         raise InvpriorError("--images and --samples must be >= 1 and --steps >= 2")
     if threads > 0:
@@ -704,12 +706,8 @@ def bench_natural_cmd(
     from .eval.report import markdown_table
 
     images = tuple(image or bench_natural.IMAGES)
-    tasks = tuple(task or bench_natural.TASKS)
-    methods = tuple(method or bench_natural.METHODS)
-    for what, got, known in (("--task", tasks, bench_natural.TASKS), ("--method", methods, bench_natural.METHODS)):
-        bad = [g for g in got if g not in known]
-        if bad:
-            raise InvpriorError(f"unknown {what} {bad}; choose from: {', '.join(known)}")
+    tasks = _choices("--task", task, tuple(bench_natural.TASKS))
+    methods = _choices("--method", method, bench_natural.METHODS)
     if size < 16 or steps < 2 or samples < 1:
         raise InvpriorError("--size must be >= 16, --steps >= 2 and --samples >= 1")
     if threads > 0:
