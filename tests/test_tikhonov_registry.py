@@ -99,3 +99,13 @@ def test_methods_rows():
     assert {"tikhonov", "exact"} <= set(rows)
     for m in rows.values():
         assert m.family in ("map", "sample") and m.reference and m.summary
+
+
+def test_methods_of_a_problem_are_those_that_apply():
+    x = ip.data.image("camera", 16).double()
+    problem = ip.simulate(ip.operators.Blur.gaussian(1.0, x.shape), x, 0.02, seed=0)
+    tv = [m.name for m in ip.methods(problem, ip.priors.TV(1.0))]
+    assert {"fista", "pdhg", "admm", "blind_tv"} <= set(tv) and "dps" not in tv and "exact" not in tv
+    assert all(ip.solvers.get(n).applies_to(problem, ip.priors.TV(1.0)) for n in tv)
+    assert not ip.solvers.get("pdhg").applies_to(problem, ip.priors.WaveletL1(1.0))
+    assert len(ip.methods()) > len(tv)

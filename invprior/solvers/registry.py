@@ -272,6 +272,13 @@ class Method:
                 out.append(f"{what}; {why}")
         return out
 
+    def applies_to(self, problem: Problem, prior) -> bool:
+        """Whether this method can run on ``problem`` with ``prior`` (a fully convolutional diffusion prior
+        is first fitted to the image's shape, as ``solve`` does)."""
+        if getattr(prior, "any_size", False) and len(problem.operator.in_shape) == 3:
+            prior = prior.at_shape(problem.operator.in_shape)
+        return not self.missing(problem, prior)
+
 
 _REGISTRY: dict[str, Method] = {}
 
@@ -301,10 +308,14 @@ def register(
     return deco
 
 
-def methods() -> list[Method]:
-    """All registered methods, sorted by family then name."""
+def methods(problem: Problem | None = None, prior=None) -> list[Method]:
+    """All registered methods, sorted by family then name; given a ``problem`` (and ``prior``), only
+    those that apply to it (``Method.applies_to``)."""
     _load_all()
-    return sorted(_REGISTRY.values(), key=lambda m: (m.family, m.name))
+    out = sorted(_REGISTRY.values(), key=lambda m: (m.family, m.name))
+    if problem is not None:
+        out = [m for m in out if m.applies_to(problem, prior)]
+    return out
 
 
 def get(name: str) -> Method:
@@ -335,7 +346,7 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
         prior = prior.at_shape(problem.operator.in_shape)  # a fully convolutional prior follows the image
     missing = m.missing(problem, prior)
     if missing:
-        alternatives = [o.name for o in methods() if o.name != m.name and not o.missing(problem, prior)]
+        alternatives = [o.name for o in methods(problem, prior) if o.name != m.name]
         alt = f" — use {' or '.join(alternatives[:4])}" if alternatives else ""
         raise InvpriorError(f"{m.name} needs " + " and ".join(missing) + alt)
     allowed = m.options()
