@@ -19,7 +19,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks: print tables and write them under docs/results/.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: print tables and write them with their figures and command to --out (default bench-out/; "
+    "the shipped tables are docs/results/: name it with --out docs/results to update them).",
+    no_args_is_help=True,
+)
+BENCH_OUT = Path("bench-out")
+OUT_HELP = "Output folder (default bench-out/; docs/results holds the shipped tables). "
 app.add_typer(bench_app, name="bench")
 train_app = typer.Typer(
     help="Train the models we ship (checkpointed; re-run the same command to resume).", no_args_is_help=True
@@ -344,7 +350,7 @@ def bench_operators_cmd(
     sizes: list[int] = typer.Option([256, 1024], help="Image sizes (square)."),
     batches: list[int] = typer.Option([1, 16], help="Batch sizes."),
     full: bool = typer.Option(False, help="Also run the very slow combinations (CT at 1024² x 16)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for operators.md and operators.json."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes operators.md and operators.json."),
 ) -> None:
     """Forward and adjoint wall time of every operator (median of repeats, float32)."""
     from .eval import bench_operators
@@ -371,7 +377,7 @@ def bench_operators_cmd(
 
 @bench_app.command("classical")
 def bench_classical_cmd(
-    out: Path = typer.Option(Path("docs/results"), help="Folder for classical.md and classical.json."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes classical.md and classical.json."),
     size: int = typer.Option(128, help="Image size of the reconstructions."),
     quick: bool = typer.Option(False, help="Fewer iterations, no patch low-rank runs (a smoke test)."),
 ) -> None:
@@ -445,7 +451,7 @@ def train_denoiser_cmd(
 def bench_zoo_cmd(
     models: list[str] = typer.Option([], "--model", "-m", help="Zoo names (default: every generative model)."),
     samples: int = typer.Option(2000, help="Samples per model for the Frechet distance and the memorisation check."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for zoo.md, zoo.json and zoo/*-samples.png."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes zoo.md, zoo.json and zoo/*-samples.png."),
     seed: int = typer.Option(0, help="Sampling seed."),
     nfe: list[int] = typer.Option([], "--nfe", help="Instead: FD against network evaluations (zoo-nfe.md)."),
 ) -> None:
@@ -522,7 +528,7 @@ def bench_gmm_cmd(
     steps: list[int] = typer.Option([20, 100], "--steps", help="Sampler step counts."),
     samples: int = typer.Option(2000, help="Samples per run (and exact posterior draws)."),
     sampler: list[str] = typer.Option([], "--sampler", help="Restrict to these samplers (default: all)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for gmm.md / gmm.json (or a file stem with --tag)."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes gmm.md / gmm.json (or a file stem with --tag)."),
     tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
     cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
     shard: str = typer.Option("0/1", help="i/k: run replicates i, i+k, i+2k... of the order (k processes, one cache)."),
@@ -575,7 +581,7 @@ def bench_diffusion_cmd(
     images: int = typer.Option(8, help="Test images per dataset."),
     samples: int = typer.Option(16, help="Posterior samples per image."),
     noise: float = typer.Option(0.05, help="Measurement noise sigma_y."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for diffusion.md/json and diffusion/*.png."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes diffusion.md/json and diffusion/*.png."),
 ) -> None:
     """Every diffusion sampler at its defaults on the shapes/digits test images, with image grids."""
     from .eval import bench_diffusion
@@ -625,7 +631,7 @@ def bench_csgm_cmd(
     k: int = typer.Option(10, "--k", help="Sampler steps K of csgm_diffusion."),
     memory_k: list[int] = typer.Option([], "--memory-k", help="K values of the memory table (default: 10 25 50 100)."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for csgm-diffusion.md and .json."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes csgm-diffusion.md and .json."),
 ) -> None:
     """CSGM through a diffusion sampler vs DPS and PiGDM at equal network evaluations; its memory against K."""
     import torch
@@ -660,7 +666,7 @@ def bench_blind_cmd(
     samples: int = typer.Option(4, help="Posterior samples of the blind samplers."),
     steps: int = typer.Option(100, help="Sampler steps."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for blind.md, blind.json and the figures."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes blind.md, blind.json and the figures."),
 ) -> None:
     """Blind deblurring: image PSNR/SSIM, kernel error, fit chi2 and time against the non-blind oracle."""
     import torch
@@ -697,7 +703,7 @@ def bench_natural_cmd(
     steps: int = typer.Option(100, help="Sampler steps."),
     samples: int = typer.Option(4, help="Posterior samples per image."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for natural.md/.json/.jsonl and the figures."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes natural.md/.json/.jsonl and the figures."),
 ) -> None:
     """Diffusion samplers with diffusion-natural beside TV, DPIR and PnP-ADMM on the test photographs."""
     import torch
@@ -730,7 +736,7 @@ def bench_challenge_cmd(
     calibration: int = typer.Option(10, help="Validation images per cell for the recalibration (at least 10)."),
     samples: int = typer.Option(4, help="Posterior samples per image (samplers)."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for challenge.md/.html/.json and challenge/*.png."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes challenge.md/.html/.json and challenge/*.png."),
 ) -> None:
     """End-to-end vs conditional flow matching vs latent priors vs diffusion samplers, in and out of distribution."""
     import fcntl
@@ -774,7 +780,7 @@ def bench_speed_cmd(
     task: str = typer.Option("inpaint", help="Task (see bench diffusion)."),
     samples: int = typer.Option(16, help="Posterior samples (the network's batch)."),
     sampler: list[str] = typer.Option([], "--sampler", help="Samplers (default: the nine and the three SMC)."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for speed.md / speed.json."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes speed.md / speed.json."),
 ) -> None:
     """Per sampler: time per step against the time of its network calls (forward and backward)."""
     from .eval import bench_speed
@@ -805,7 +811,7 @@ def bench_generative_cmd(
     data: list[str] = typer.Option(["shapes", "digits"], "--data", help="Test splits."),
     images: int = typer.Option(8, help="Test images per dataset."),
     method: list[str] = typer.Option([], "--method", help="Re-run only these methods, merged into the saved rows."),
-    out: Path = typer.Option(Path("docs/results"), help="Folder for generative-map.md/json and the PSNR-vs-m plot."),
+    out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes generative-map.md/json and the PSNR-vs-m plot."),
 ) -> None:
     """Classical vs generative-prior MAP on compressed sensing (m = 25..400), inpainting, SR x4."""
     from .eval import bench_generative
