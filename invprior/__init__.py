@@ -8,11 +8,33 @@ result = ip.solve(problem, ip.priors.TV(weight=10.0), method="fista")
 ip.eval.psnr(result.mean, x)  # 26.55 dB (docs/results/classical.md)
 """
 
-from . import data, eval, operators, priors, solvers, zoo
-from ._checks import InvpriorError
-from .operators import Problem, simulate
-from .result import Diagnostics, Result
-from .solvers import methods, solve
+import importlib
+from typing import TYPE_CHECKING
+
+from ._errors import InvpriorError
+
+if TYPE_CHECKING:  # the names below load on first use (PEP 562), so `invprior --help` does not import torch
+    from . import data, eval, operators, priors, solvers, zoo
+    from .operators import Problem, simulate
+    from .result import Diagnostics, Result
+    from .solvers import methods, solve
+
+_SUBMODULES = ("data", "eval", "operators", "priors", "solvers", "zoo")
+_NAMES = {"Problem": "operators", "simulate": "operators", "Diagnostics": "result", "Result": "result",
+          "methods": "solvers", "solve": "solvers"}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'invprior' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from ._errors import InvpriorError, NonFiniteResultError
+
 __all__ = [
     "InvpriorError",
     "NonFiniteResultError",
@@ -19,14 +21,6 @@ __all__ = [
     "make_generator",
     "normalize_image_shape",
 ]
-
-
-class InvpriorError(ValueError):
-    """Raised for bad input at a public boundary (shape, range, NaN, unmet method needs)."""
-
-
-class NonFiniteResultError(InvpriorError):
-    """A method produced NaN or Inf values (the message names the method and, where known, the step)."""
 
 
 def check_shape(t: torch.Tensor, expected: tuple[int, ...], what: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from ._checks import InvpriorError
+from ._errors import InvpriorError
 
 app = typer.Typer(
     help="invprior: solve inverse problems y = A(x) + n with priors, offline on a CPU.",
