@@ -111,13 +111,20 @@ def _sample_grid(truth, y_img, result, path: Path) -> None:
     """truth, measurement, up to 4 samples, mean, std of the first measurement."""
     from .eval.report import Panel, ReportRow, save_grid
 
-    panels = [Panel(truth, "truth"), Panel(y_img, "measurement")]
+    panels = ([Panel(truth, "truth")] if truth is not None else []) + [Panel(y_img, "measurement")]
     panels += [Panel(result.samples[i, 0], f"sample {i + 1}") for i in range(min(4, result.n_samples))]
     panels.append(Panel(result.mean[0], "mean"))
     if result.std is not None:
         std = result.std[0].mean(0, keepdim=True)  # one map over the channels
         panels.append(Panel(std, "std (mean over channels)", cmap="magma", vmin=0, vmax=None))
     save_grid([ReportRow("", panels)], path, cell=2.2)
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvpriorError(f"{flag} takes a number (or 'auto' with --measurement), got {text!r}") from None
 
 
 def _choices(flag: str, given: list[str], known: tuple[str, ...]) -> tuple[str, ...]:
@@ -165,7 +172,22 @@ def _parse_params(params: list[str]) -> dict[str, float]:
 
 @app.command("solve")
 def solve_cmd(
-    image: str = typer.Option("camera", help="A shipped image name (see the README) or a PNG/JPEG/NPY file."),
+    image: str = typer.Option(
+        None,
+        "--image",
+        "--truth",
+        help="A clean image (shipped name or file) to degrade by simulation; PSNR is "
+        "reported. Default: camera (unless --measurement).",
+    ),
+    measurement: str = typer.Option(
+        None,
+        help="Reconstruct a real measurement instead: an image file (deblur, motion, sr, denoise, inpaint "
+        "with --mask), a complex k-space .npy (mri) or a sinogram .npy (ct).",
+    ),
+    mask: str = typer.Option(None, help="With --measurement: the observed pixels (inpaint) or k-space samples (mri)."),
+    kernel: str = typer.Option(
+        None, help="With --measurement and deblur: the blur kernel (.npy summing to 1, or a PNG)."
+    ),
     size: int = typer.Option(
         None,
         help="Centre-crop and resize to size x size (0: keep). Default: files keep their size, shipped images 128.",
@@ -174,7 +196,11 @@ def solve_cmd(
     colour: bool = typer.Option(False, "--colour", help="A shipped image in colour (default grey)."),
     operator: str = typer.Option("deblur", help="denoise, deblur, motion, inpaint, box, sr, mri, ct, cs, phase."),
     param: list[str] = typer.Option([], help="Operator parameter key=value, e.g. blur_sigma=3 (repeatable)."),
-    noise: float = typer.Option(None, help="Gaussian noise sigma (default: the operator's usual level)."),
+    noise: str = typer.Option(
+        None,
+        help="Gaussian noise sigma (default: the operator's usual level); with --measurement, required: a "
+        "number or 'auto' (estimated from the image).",
+    ),
     prior: str = typer.Option(
         "tikhonov",
         help="tikhonov, tikhonov-identity, tv, wavelet, dct, lowrank (regularisers); tv-denoiser, "
@@ -213,19 +239,45 @@ def solve_cmd(
     try:
         if grey and colour:
             raise InvpriorError("--grey and --colour contradict each other")
-        is_file = Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp")
-        name = Path(image).stem if is_file else image
-        out = out or Path("runs") / f"{name}-{operator}-{method}"
-        check_writable_result_folder(out, overwrite)  # before the work, not after it
-        if is_file:
-            x = ip.data.load_image(image, size or None, 1 if grey else None)
+        if measurement is not None:
+            if image is not None:
+                raise InvpriorError("give --measurement (real data) or --image/--truth (a simulation), not both")
+            if noise is None:
+                raise InvpriorError("--measurement needs --noise SIGMA or --noise auto")
+            if size:
+                raise InvpriorError("--size does not apply to a measurement (resizing would change the operator)")
+            name = Path(measurement).stem
+            out = out or Path("runs") / f"{name}-{operator}-{method}"
+            check_writable_result_folder(out, overwrite)
+            from .data.measured import measured_problem
+
+            level = noise if noise == "auto" else _number(noise, "--noise")
+            problem, desc = measured_problem(
+                measurement, operator, _parse_params(param), mask=mask, kernel=kernel, noise=level, grey=grey
+            )
+            A, x, sigma = problem.operator, None, float(problem.sigma)  # type: ignore[arg-type]
+            how = " (estimated)" if noise == "auto" else ""
+            typer.echo(f"measurement {name}: {desc}; y {tuple(problem.y.shape[1:])}, reconstructing "
+                       f"{tuple(A.in_shape)}; noise sigma {sigma:.4g}{how}")  # fmt: skip
         else:
-            x = ip.data.image(image, 128 if size is None else (size or None), 3 if colour else 1)
-        _say_image(name, x, is_file, size, grey, colour)
-        A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
+            if mask is not None or kernel is not None:
+                raise InvpriorError("--mask and --kernel go with --measurement (a simulation builds its own)")
+            image = image or "camera"
+            is_file = Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp")
+            name = Path(image).stem if is_file else image
+            out = out or Path("runs") / f"{name}-{operator}-{method}"
+            check_writable_result_folder(out, overwrite)  # before the work, not after it
+            if is_file:
+                x = ip.data.load_image(image, size or None, 1 if grey else None)
+            else:
+                x = ip.data.image(image, 128 if size is None else (size or None), 3 if colour else 1)
+            _say_image(name, x, is_file, size, grey, colour)
+            A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
+            if noise == "auto":
+                raise InvpriorError("--noise auto is for --measurement; a simulation adds the noise it is told")
+            sigma = default_sigma if noise is None else _number(noise, "--noise")
+            problem = ip.simulate(A, x, sigma, seed=seed)
         pr = _make_prior(prior, operator, weight)
-        sigma = default_sigma if noise is None else noise
-        problem = ip.simulate(A, x, sigma, seed=seed)
         allowed = ip.solvers.get(method).options()
         options = {"progress": True} if "progress" in allowed else {}
         for flag, key, value in (("--samples", "n_samples", samples), ("--steps", "steps", steps)):
@@ -238,8 +290,11 @@ def solve_cmd(
         _fail(str(e))
         return
     metrics = {
-        "PSNR": ip.eval.psnr(result.mean, x),
-        "SSIM": ip.eval.ssim(result.mean.clamp(0, 1), x),
+        **(
+            {"PSNR": ip.eval.psnr(result.mean, x), "SSIM": ip.eval.ssim(result.mean.clamp(0, 1), x)}
+            if x is not None
+            else {}
+        ),
         "chi2": result.diagnostics.chi2[0],
         "time s": result.diagnostics.wall_time,
     }
@@ -248,24 +303,23 @@ def solve_cmd(
     rows = [{"estimate": f"{method} ({prior}{wtxt})", **metrics}]
     if isinstance(A, ip.operators.LinearOperator):
         b, bname = baseline(problem)
-        rows.append(
-            {
-                "estimate": bname,
-                "PSNR": ip.eval.psnr(b, x),
-                "SSIM": ip.eval.ssim(b.clamp(0, 1), x),
-                "chi2": float(problem.chi2(b)),
-                "time s": float("nan"),
-            }
-        )
+        scores = {"PSNR": ip.eval.psnr(b, x), "SSIM": ip.eval.ssim(b.clamp(0, 1), x)} if x is not None else {}
+        rows.append({"estimate": bname, **scores, "chi2": float(problem.chi2(b)), "time s": float("nan")})
     y_img, y_title = measurement_image(problem)
     report = [
         f"# {name}: {desc}, noise {sigma:g}",
         "",
         f"Command: `{_command()}`",
         "",
-        "| truth | measurement | estimate |",
-        "|---|---|---|",
-        "| ![](truth.png) | ![](measurement.png) | ![](mean.png) |",
+        *(
+            [
+                "| truth | measurement | estimate |",
+                "|---|---|---|",
+                "| ![](truth.png) | ![](measurement.png) | ![](mean.png) |",
+            ]
+            if x is not None
+            else ["| measurement | estimate |", "|---|---|", "| ![](measurement.png) | ![](mean.png) |"]
+        ),
         "",
         f"Measurement shown: {y_title}.",
         "",
@@ -277,11 +331,12 @@ def solve_cmd(
                    "", "![](grid.png)"]  # fmt: skip
 
     def extra_files(tmp: Path) -> None:
-        save_png(x[0], tmp / "truth.png")
+        if x is not None:
+            save_png(x[0], tmp / "truth.png")
         save_png(y_img, tmp / "measurement.png")
         (tmp / "report.md").write_text("\n".join(report))
         if result.n_samples > 1:
-            _sample_grid(x[0], y_img, result, tmp / "grid.png")
+            _sample_grid(None if x is None else x[0], y_img, result, tmp / "grid.png")
 
     try:
         folder = result.save(
