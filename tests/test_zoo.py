@@ -144,3 +144,24 @@ def test_from_diffusers_needs_a_scheduler(tmp_path):
     pytest.importorskip("diffusers")
     with pytest.raises(InvpriorError, match=r"scheduler_config\.json"):
         ip.priors.Diffusion.from_diffusers(tmp_path)
+
+
+def test_from_diffusers_non_square_dtype_device_and_quiet(tmp_path, capsys):
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(
+        sample_size=[8, 16], in_channels=1, out_channels=1, layers_per_block=1, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4,
+    ).eval()  # fmt: skip
+    unet.save_pretrained(tmp_path / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=100).save_pretrained(tmp_path / "scheduler")
+    capsys.readouterr()
+    prior = ip.priors.Diffusion.from_diffusers(tmp_path, torch_dtype=torch.float64, device="cpu")
+    assert prior.shape == (1, 8, 16)  # was a TypeError
+    assert next(prior.module.parameters()).dtype == torch.float64
+    x = torch.rand(2, 1, 8, 16)
+    assert prior.denoise(x, 0.5).dtype == torch.float32  # the input's dtype comes back
+    err = capsys.readouterr().err
+    assert "warn" not in err.lower(), err
+    with pytest.raises(InvpriorError, match="cannot place the model"):
+        ip.priors.Diffusion.from_diffusers(tmp_path, device="no-such-device")

@@ -153,14 +153,20 @@ class Diffusion:
         return cls(D, float(sig[0]) / scale, float(sig[-1]) / scale, shape, name=name)
 
     @classmethod
-    def from_diffusers(cls, folder: str | Path, name: str | None = None) -> Diffusion:
+    def from_diffusers(
+        cls, folder: str | Path, name: str | None = None, device: str | torch.device | None = None,
+        torch_dtype: torch.dtype | None = None,
+    ) -> Diffusion:  # fmt: skip
         """Load a local diffusers ``UNet2DModel`` with its DDPM/DDIM scheduler into the sigma view.
 
         ``folder`` is a pipeline folder (``unet/`` + ``scheduler/scheduler_config.json``) or a model
         folder with the scheduler config beside it. The scheduler's betas (``linear``,
         ``scaled_linear`` or ``squaredcos_cap_v2``) give ``alphas_cumprod``; its ``prediction_type``
         (``epsilon``, ``v_prediction``, ``sample``) picks the conversion. diffusers models work on
-        [-1, 1] images; the prior takes [0, 1]. Needs the optional extra ``invprior[diffusers]``.
+        [-1, 1] images; the prior takes [0, 1]. A non-square ``sample_size`` ``[H, W]`` is kept.
+        ``device``/``torch_dtype`` place the network (inputs are moved and cast to them, outputs cast
+        back to the input's dtype). diffusers' own load-time warnings are silenced. Needs the optional
+        extra ``invprior[diffusers]``.
         """
         import json
 
@@ -182,14 +188,29 @@ class Diffusion:
             raise InvpriorError(f"no scheduler_config.json under {folder} (looked in scheduler/ and beside the model)")
         if not (unet_dir / "config.json").is_file():
             raise InvpriorError(f"no UNet2DModel config.json in {unet_dir}")
-        net = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True).eval()
+        from diffusers.utils import logging as dlog
+
+        level = dlog.get_verbosity()
+        dlog.set_verbosity_error()
+        try:
+            net = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True).eval()
+        finally:
+            dlog.set_verbosity(level)
+        if device is not None or torch_dtype is not None:
+            try:
+                net = net.to(device=device, dtype=torch_dtype)
+            except (RuntimeError, TypeError, ValueError) as e:
+                raise InvpriorError(f"cannot place the model on device={device!r}, dtype={torch_dtype!r}: {e}") from e
         for p in net.parameters():
             p.requires_grad_(False)
         ac = alphas_cumprod_from_config(sched)
-        shape = (int(net.config.in_channels), int(net.config.sample_size), int(net.config.sample_size))
+        size = net.config.sample_size
+        h, w = (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
+        shape = (int(net.config.in_channels), h, w)
+        p0 = next(net.parameters())
 
         def model(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return net(xt.to(torch.float32), t).sample.to(xt.dtype)
+            return net(xt.to(p0.device, p0.dtype), t.to(p0.device)).sample.to(xt.device, xt.dtype)
 
         out = cls.from_vp(model, ac, shape, name=name or folder.name,
                           prediction=sched.get("prediction_type", "epsilon"), data_range=(-1.0, 1.0))  # fmt: skip
