@@ -3,12 +3,13 @@ the converged solution, on the validation images (never the test ones).
 
     python scripts/tune_stopping.py   # writes docs/results/stopping-tuning.md
 
-Problems: the four validation photographs at 128², deblurring (σ = 2 px, noise 0.02), 70% random
-inpainting and MRI ×4, each with its validation-tuned TV weight (and wavelet-L1 for FISTA). For each
+Problems: two validation photographs (moon, clock) at 128², deblurring (σ = 2 px, noise 0.02), 70%
+random inpainting and MRI ×4, each with its validation-tuned TV weight; FISTA and PDHG. For each
 solver and tolerance: the iterations to stop, whether it stopped before the step cap, and the
 largest |PSNR - PSNR_converged| over the problems; "converged" is the same solver run with
-``tol = 1e-8`` and 20× the step cap. The criterion is each solver's own (relative change of the
-iterate). Only iteration counts are measured here, so the run may share the CPU.
+``tol = 1e-8`` and 5× the step cap (itself a long run, not a limit). The criterion is each solver's
+own (relative change of the iterate). Only iteration counts are measured here, so the run may share
+the CPU.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from invprior.eval.cases import make_case, regulariser_default
 from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ("moon", "text", "cell", "clock")
+IMAGES = ("moon", "clock")
 CASES = ("deblur", "inpaint", "mri")
-TOLS = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+TOLS = (1e-3, 3e-4, 1e-4, 3e-5)
 SOLVERS = {  # label -> (method, prior factory, step cap)
     "fista TV": ("fista", lambda c: ip.priors.TV(regulariser_default(c, "tv")), 300),
-    "fista wavelet": ("fista", lambda c: ip.priors.WaveletL1(regulariser_default(c, "wavelet")), 300),
-    "admm TV": ("admm", lambda c: ip.priors.TV(regulariser_default(c, "tv")), 300),
     "pdhg TV": ("pdhg", lambda c: ip.priors.TV(regulariser_default(c, "tv")), 500),
 }
 
@@ -49,7 +48,7 @@ def main() -> None:
     for label, (method, make, cap) in SOLVERS.items():
         ref = {}
         for i, (case, x, p) in enumerate(problems):
-            ref[i] = ip.eval.psnr(ip.solve(p, make(case), method=method, tol=1e-8, steps=20 * cap).mean, x)
+            ref[i] = ip.eval.psnr(ip.solve(p, make(case), method=method, tol=1e-8, steps=5 * cap).mean, x)
         for tol in TOLS:
             its, dev, stopped = [], 0.0, 0
             for i, (case, x, p) in enumerate(problems):
