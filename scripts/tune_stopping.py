@@ -6,7 +6,7 @@ the converged solution, on the validation images (never the test ones).
 Problems: two validation photographs (moon, clock) at 128², deblurring (σ = 2 px, noise 0.02), 70%
 random inpainting and MRI ×4, each with its validation-tuned TV weight; FISTA and PDHG. For each
 solver and tolerance: the iterations to stop, whether it stopped before the step cap, and the
-largest |PSNR - PSNR_converged| over the problems; "converged" is the same solver run with
+largest abs(PSNR - PSNR_converged) over the problems; "converged" is the same solver run with
 ``tol = 1e-8`` and 5× the step cap (itself a long run, not a limit). The criterion is each solver's
 own (relative change of the iterate). Only iteration counts are measured here, so the run may share
 the CPU.
@@ -58,13 +58,13 @@ def main() -> None:
                 dev = max(dev, abs(ip.eval.psnr(r.mean, x) - ref[i]))
             rows.append({"solver": label, "tol": tol, "mean iterations": round(sum(its) / len(its), 1),
                          "max iterations": max(its), "stopped early": f"{stopped}/{len(problems)}",
-                         "max |dPSNR| dB": round(dev, 4)})  # fmt: skip
+                         "max abs dPSNR dB": round(dev, 4)})  # fmt: skip
             print(rows[-1], flush=True)
     md = ["# Stopping tolerances of the MAP solvers, tuned on validation images", "",
           f"Command: `python scripts/tune_stopping.py` ({time.perf_counter() - t0:.0f} s, one thread, shared CPU).",
           "", (__doc__ or "").strip(), "", markdown_table(rows), ""]  # fmt: skip
     for label in SOLVERS:
-        ok = [r for r in rows if r["solver"] == label and r["max |dPSNR| dB"] < 0.01]
+        ok = [r for r in rows if r["solver"] == label and r["max abs dPSNR dB"] < 0.01]
         best = max(ok, key=lambda r: r["tol"]) if ok else None
         md.append(f"- {label}: " + (f"tol {best['tol']:g} ({best['mean iterations']} iterations on average)" if best
                                     else "no tolerance of the grid is within 0.01 dB at the step cap"))  # fmt: skip
