@@ -224,36 +224,26 @@ def _write_demo(folder: Path, demo, command: str, size: int) -> None:
         "Each reconstruction is also saved under `runs/` (PNG, `.npy`, `summary.json`).",
         "",
     ]
-    if demo.sampling:
-        save_grid(demo.sampling, folder / "posterior_sampling.png")
-        lines += [
-            "## Posterior sampling with generative priors",
-            "",
-            "![posterior sampling](posterior_sampling.png)",
-            "",
+    natural = f"{demo.natural_size}x{demo.natural_size}"
+    sections = [
+        (demo.sampling, "posterior_sampling.png", "Posterior sampling with generative priors", [
             "Top: with a 12-pixel box hiding the middle of a digit, the diffusion prior's posterior samples",
             "complete it in different plausible ways; the mean blurs them and the std map marks exactly the",
             "hidden region, where the data cannot decide. Bottom: a photograph with 70% of its pixels missing,",
-            f"at {demo.natural_size}x{demo.natural_size}: DPIR gives one estimate, the diffusion sampler gives",
-            "samples whose spread shows which details the data support.",
-            "",
-            markdown_table([m for r in demo.sampling for m in r.metrics]),
-            "",
-        ]
-    if demo.latent:
-        save_grid(demo.latent, folder / "latent_map.png")
-        lines += [
-            "## Latent MAP against TV on compressed sensing",
-            "",
-            "![latent MAP](latent_map.png)",
-            "",
+            f"at {natural}: DPIR gives one estimate, the diffusion sampler gives samples whose spread shows",
+            "which details the data support.",
+        ]),
+        (demo.latent, "latent_map.png", "Latent MAP against TV on compressed sensing", [
             "With a tenth as many random measurements as pixels, TV must invent the missing structure from",
             "piecewise smoothness alone; searching the latent space of a VAE or GAN trained on the same kind",
             "of image restricts the answer to images that look like the training set, which wins here, but its",
             "chi2 far above 1 says the generator cannot fit the data to the noise level (at 25% measurements",
             "TV wins: 34.7 against 30.6 dB on this digit, measured).",
-            "",
-            markdown_table([m for r in demo.latent for m in r.metrics]),
-            "",
-        ]
+        ]),
+    ]  # fmt: skip
+    for rows_, fig, title, text in sections:
+        if rows_:
+            save_grid(rows_, folder / fig)
+            lines += [f"## {title}", "", f"![{title}]({fig})", "", *text, "",
+                      markdown_table([m for r in rows_ for m in r.metrics]), ""]  # fmt: skip
     (folder / "report.md").write_text("\n".join(lines))
