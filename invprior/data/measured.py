@@ -7,7 +7,8 @@ was really blurred, where ``simulate`` would blur a clean one. Supported operato
   ``sr`` (``factor``: the measurement is the low-resolution image): an image file (PNG/JPEG/TIFF/BMP,
   or ``.npy``: a float array is taken as it is, noise may carry it outside [0, 1]), size and
   channels kept;
-- ``inpaint``: an image file and a ``mask`` file of its size (non-zero = observed pixel);
+- ``inpaint``: an image file and a ``mask`` file of its size (observed pixels: non-zero in a ``.npy``,
+  brighter than mid-grey in a picture);
 - ``mri``: a complex ``.npy`` k-space ``(H, W)`` in FFT layout (DC at ``[0, 0]``); the sampled
   entries are the ``mask`` file's non-zero ones, or the non-zero entries of the k-space;
 - ``ct``: a ``.npy`` sinogram ``(angles, detectors)`` of a square image of side ``size`` (default:
@@ -84,7 +85,9 @@ def load_kernel(path: str) -> torch.Tensor:
 
 
 def _mask(path: str, shape: tuple[int, int]) -> torch.Tensor:
-    m = torch.as_tensor(_load_array(path, "mask")) != 0
+    """Observed entries: non-zero in a ``.npy``; brighter than mid-grey in a picture (JPEG noise is not a pixel)."""
+    a = torch.as_tensor(_load_array(path, "mask"))
+    m = a != 0 if Path(path).suffix.lower() == ".npy" else a > 0.5
     if tuple(m.shape) != shape:
         raise InvpriorError(f"the mask in {path} is {tuple(m.shape)}; the measurement needs {shape}")
     return m
