@@ -192,7 +192,7 @@ def measured_problem(
             y, desc = img, f"super-resolution x{f} of a {shape[1]}x{shape[2]} image (measured)"
         else:  # inpaint
             if mask is None:
-                raise InvpriorError("inpainting measured data needs --mask FILE (white, or non-zero in a .npy, = observed)")
+                raise InvpriorError("inpainting measured data needs --mask FILE (white = observed)")
             m = _mask(mask, shape[1:])
             A = Inpainting(m, shape)
             y, est_mask = A(img), m
