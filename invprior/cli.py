@@ -120,6 +120,16 @@ def _sample_grid(truth, y_img, result, path: Path) -> None:
     save_grid([ReportRow("", panels)], path, cell=2.2)
 
 
+def _set_threads(threads: int) -> None:
+    """``--threads``: 0 keeps torch's default (all cores); a negative count is refused."""
+    if threads < 0:
+        raise InvpriorError(f"--threads must be >= 0 (0: all cores), got {threads}")
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _number(text: str, flag: str) -> float:
     try:
         return float(text)
@@ -225,7 +235,6 @@ def solve_cmd(
     Samplers also write every sample, the mean, the std and grid.png (truth, measurement, samples,
     mean, std). The output folder is never wiped: an existing folder that is not an invprior result
     is refused unless --overwrite, and even then only the result's own files are written."""
-    import torch
 
     import invprior as ip
 
@@ -234,8 +243,7 @@ def solve_cmd(
     from .eval.demo import baseline
     from .eval.report import markdown_table, measurement_image
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     try:
         if grey and colour:
             raise InvpriorError("--grey and --colour contradict each other")
@@ -491,12 +499,10 @@ def train_denoiser_cmd(
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
 ) -> None:
     """Train the noise-level-conditioned denoising UNet on train-split natural-image patches."""
-    import torch
 
     from .models.train_denoiser import DenoiserTrainConfig, train_denoiser
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     cfg = DenoiserTrainConfig(steps=steps, batch=batch, patch=patch, lr=lr, sigma_max=sigma_max, seed=seed, bf16=bf16)
     path = train_denoiser(out, cfg, export)
     typer.echo(f"wrote {path}")
@@ -689,13 +695,11 @@ def bench_csgm_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes csgm-diffusion.md and .json."),
 ) -> None:
     """CSGM through a diffusion sampler vs DPS and PiGDM at equal network evaluations; its memory against K."""
-    import torch
 
     from .eval import bench_csgm
     from .eval.report import markdown_table
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     t0 = time.perf_counter()
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     mem = bench_csgm.peak_memory(memory_k or [10, 25, 50, 100])
@@ -724,7 +728,6 @@ def bench_blind_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes blind.md, blind.json and the figures."),
 ) -> None:
     """Blind deblurring: image PSNR/SSIM, kernel error, fit chi2 and time against the non-blind oracle."""
-    import torch
 
     from .eval import bench_blind
     from .eval.report import markdown_table
@@ -733,8 +736,7 @@ def bench_blind_cmd(
     datas = _choices("--data", data, ("shapes", "digits", "natural"))
     if images < 1 or samples < 1 or steps < 2:
         raise InvpriorError("--images and --samples must be >= 1 and --steps >= 2")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     t0 = time.perf_counter()
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)
@@ -761,7 +763,6 @@ def bench_natural_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes natural.md/.json/.jsonl and the figures."),
 ) -> None:
     """Diffusion samplers with diffusion-natural beside TV, DPIR and PnP-ADMM on the test photographs."""
-    import torch
 
     from .eval import bench_natural
     from .eval.report import markdown_table
@@ -771,8 +772,7 @@ def bench_natural_cmd(
     methods = _choices("--method", method, bench_natural.METHODS)
     if size < 16 or steps < 2 or samples < 1:
         raise InvpriorError("--size must be >= 16, --steps >= 2 and --samples >= 1")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     t0 = time.perf_counter()
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     bench_natural.bench(images, tasks, methods, size, steps, samples, out)
@@ -796,13 +796,10 @@ def bench_challenge_cmd(
     """End-to-end vs conditional flow matching vs latent priors vs diffusion samplers, in and out of distribution."""
     import fcntl
 
-    import torch
-
     from .eval import bench_challenge as bc
     from .eval.report import markdown_table
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     bad = [c for c in condition if c not in bc.CONDITIONS]
     if bad:
         raise InvpriorError(f"--condition takes a, b or c, got {bad}")
@@ -957,7 +954,6 @@ def _train_kind(kind: str):
         threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
         option: list[str] = typer.Option([], "--option", "-o", help="Architecture option key=value (JSON value)."),
     ) -> None:
-        import torch
 
         from .data.datasets import DATASETS
         from .models.tasks import KIND_DEFAULTS, make_task
@@ -965,8 +961,7 @@ def _train_kind(kind: str):
 
         if data not in DATASETS:
             raise InvpriorError(f"--data must be one of {', '.join(DATASETS)}, got {data!r}")
-        if threads > 0:
-            torch.set_num_threads(threads)
+        _set_threads(threads)
         opts = {}
         for kv in option:
             k, sep, v = kv.partition("=")

@@ -34,7 +34,7 @@ from ..priors import TV, LearnedDenoiser
 from ..solvers import get, solve
 from .cases import make_case, regulariser_default
 from .metrics import coverage, psnr, ssim
-from .report import Panel, ReportRow, markdown_table, save_grid
+from .report import Panel, ReportRow, markdown_table, measurement_image, save_grid
 
 __all__ = ["IMAGES", "METHODS", "TASKS", "bench", "report"]
 
@@ -100,7 +100,7 @@ def bench(images: tuple[str, ...], tasks: tuple[str, ...], methods: tuple[str, .
                 key = (name, task, method, size, steps, samples)
                 if key in done:
                     continue
-                if method in SAMPLERS and get(method).missing(problem, priors["diffusion"].at_shape(x.shape[1:])):
+                if method in SAMPLERS and not get(method).applies_to(problem, priors["diffusion"]):
                     continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # trust flags: the χ² column says it
@@ -133,8 +133,6 @@ def _fig_dir(out: Path) -> Path:
 
 
 def _y_image(problem) -> np.ndarray:
-    from .report import measurement_image
-
     img, _ = measurement_image(problem)
     return img[0].float().numpy() if img.dim() == 3 else img.float().numpy()
 
