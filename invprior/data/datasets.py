@@ -12,6 +12,8 @@
 - ``"kernels"``: 15x15 synthetic blur kernels (``ip.operators.kernels.random_kernels``: anisotropic
   Gaussian, linear motion and camera shake in equal shares), each stored as an image divided by its
   maximum (``kernel_to_image``); ``image_to_kernel`` turns one back into a kernel. Seeded per split.
+- ``"natural-colour"``: 64x64 RGB crops drawn the same way from the same splits (grey photographs
+  enter as R = G = B), for a colour prior. Only the train split's photographs give train crops.
 
 The cache lives in ``$INVPRIOR_CACHE`` (default ``~/.cache/invprior``); files are written atomically.
 """
@@ -36,7 +38,7 @@ from .._checks import InvpriorError
 __all__ = ["DATASETS", "cache_dir", "dataset", "restricted_unpickle"]
 
 Split = Literal["train", "val", "test"]
-DATASETS = ("shapes", "digits", "natural", "kernels")
+DATASETS = ("shapes", "digits", "natural", "kernels", "natural-colour")
 _DIGIT_COUNTS = {"train": 12000, "val": 1000, "test": 1000}
 _DIGIT_SEEDS = {"train": 11, "val": 12, "test": 13}
 _VERSION = 1
@@ -46,7 +48,8 @@ NATURAL_CROP = 64
 _KERNEL_COUNTS = {"train": 30000, "val": 1000, "test": 1000}
 _KERNEL_SEEDS = {"train": 31, "val": 32, "test": 33}
 KERNEL_SIZE = 15
-SIDES = {"shapes": 28, "digits": 28, "natural": NATURAL_CROP, "kernels": KERNEL_SIZE}
+SIDES = {"shapes": 28, "digits": 28, "natural": NATURAL_CROP, "kernels": KERNEL_SIZE, "natural-colour": NATURAL_CROP}
+CHANNELS = {"natural-colour": 3}  # every other dataset is grey
 
 
 def cache_dir() -> Path:
@@ -247,8 +250,9 @@ def _build_digits() -> dict[str, np.ndarray]:
 
 
 # ----- natural-image crops --------------------------------------------------------------------
-def _natural_crops(split: Split, n: int, seed: int, p: int = NATURAL_CROP) -> np.ndarray:
-    """``n`` augmented ``p x p`` uint8 crops of the grey images of one split (see the module docstring)."""
+def _natural_crops(split: Split, n: int, seed: int, p: int = NATURAL_CROP, channels: int = 1) -> np.ndarray:
+    """``n`` augmented ``p x p`` uint8 crops of the images of one split, as ``(n, p, p)`` grey or
+    ``(n, 3, p, p)`` colour (see the module docstring)."""
     import torch.nn.functional as F
 
     from .images import image, image_names
@@ -256,7 +260,7 @@ def _natural_crops(split: Split, n: int, seed: int, p: int = NATURAL_CROP) -> np
     g = torch.Generator().manual_seed(seed)
     pool = []
     for name in image_names(split):
-        x = image(name, size=None)  # (1, 1, H, W) grey in [0, 1]
+        x = image(name, size=None, channels=channels)  # (1, C, H, W) in [0, 1]
         for s in (1.0, 0.75, 0.5):
             h, w = int(x.shape[-2] * s), int(x.shape[-1] * s)
             if min(h, w) >= p:
@@ -265,13 +269,13 @@ def _natural_crops(split: Split, n: int, seed: int, p: int = NATURAL_CROP) -> np
         raise InvpriorError(f"no {split} image is at least {p} pixels on a side")
     weights = torch.tensor([float(t.shape[-2] * t.shape[-1]) ** 0.5 for t in pool])  # larger images: more crops
     which = torch.multinomial(weights, n, replacement=True, generator=g)
-    out = np.empty((n, p, p), dtype=np.uint8)
+    out = np.empty((n, p, p) if channels == 1 else (n, channels, p, p), dtype=np.uint8)
     for k, i in enumerate(which.tolist()):
-        x = pool[i][0, 0]
-        h, w = x.shape
+        x = pool[i][0, 0] if channels == 1 else pool[i][0]
+        h, w = x.shape[-2:]
         r = int(torch.randint(0, h - p + 1, (1,), generator=g))
         c = int(torch.randint(0, w - p + 1, (1,), generator=g))
-        crop = torch.rot90(x[r : r + p, c : c + p], int(torch.randint(0, 4, (1,), generator=g)))
+        crop = torch.rot90(x[..., r : r + p, c : c + p], int(torch.randint(0, 4, (1,), generator=g)), (-2, -1))
         if bool(torch.randint(0, 2, (1,), generator=g)):
             crop = crop.flip(-1)
         a = 0.8 + 0.2 * float(torch.rand((), generator=g))  # contrast in [0.8, 1]
@@ -288,6 +292,14 @@ def _build_natural() -> dict[str, np.ndarray]:
     return out
 
 
+def _build_natural_colour() -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for split, n in _NATURAL_COUNTS.items():
+        out[f"{split}_x"] = _natural_crops(split, n, _NATURAL_SEEDS[split], channels=3)  # type: ignore[arg-type]
+        out[f"{split}_y"] = np.zeros(n, dtype=np.int64)
+    return out
+
+
 def _build_kernels() -> dict[str, np.ndarray]:
     from ..operators.kernels import kernel_to_image, random_kernels
 
@@ -299,7 +311,13 @@ def _build_kernels() -> dict[str, np.ndarray]:
     return out
 
 
-_BUILDERS = {"shapes": _build_shapes, "digits": _build_digits, "natural": _build_natural, "kernels": _build_kernels}
+_BUILDERS = {
+    "shapes": _build_shapes,
+    "digits": _build_digits,
+    "natural": _build_natural,
+    "kernels": _build_kernels,
+    "natural-colour": _build_natural_colour,
+}
 
 
 def _load_cached(name: str) -> dict[str, np.ndarray]:
@@ -316,11 +334,14 @@ def _load_cached(name: str) -> dict[str, np.ndarray]:
 
 
 def dataset(
-    name: Literal["shapes", "digits", "natural", "kernels"], split: Split = "train", *, with_labels: bool = False
+    name: Literal["shapes", "digits", "natural", "kernels", "natural-colour"],
+    split: Split = "train",
+    *,
+    with_labels: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """A dataset split as ``(N, 1, 28, 28)`` float32 in [0, 1] (``(N, 1, 64, 64)`` for ``"natural"``,
-    ``(N, 1, 15, 15)`` for ``"kernels"``), and ``(N,)`` int64 labels if asked (all 0 for ``"natural"``
-    and ``"kernels"``, which have no classes).
+    ``(N, 1, 15, 15)`` for ``"kernels"``, ``(N, 3, 64, 64)`` for ``"natural-colour"``), and ``(N,)``
+    int64 labels if asked (all 0 for the natural and kernel sets, which have no classes).
 
     The first call builds and caches the data (a few seconds); later calls read the cache.
     """
@@ -329,7 +350,9 @@ def dataset(
     if split not in ("train", "val", "test"):
         raise InvpriorError(f"split must be 'train', 'val' or 'test', got {split!r}")
     arrays = _load_cached(name)
-    x = torch.from_numpy(arrays[f"{split}_x"].astype(np.float32) / 255.0)[:, None]
+    x = torch.from_numpy(arrays[f"{split}_x"].astype(np.float32) / 255.0)
+    if x.ndim == 3:
+        x = x[:, None]
     if with_labels:
         return x, torch.from_numpy(arrays[f"{split}_y"])
     return x

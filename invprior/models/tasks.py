@@ -61,9 +61,9 @@ class DiffusionTask(Task):
         "dropout": 0.0,
     }
 
-    def __init__(self, cfg: TrainConfig, sigma_data: float):
+    def __init__(self, cfg: TrainConfig, sigma_data: float, channels: int = 1):
         o = {**self.defaults, **cfg.options}
-        net = DiffusionUNet(1, tuple(o["widths"]), o["blocks"], o["emb"], o["attention"], o["dropout"])
+        net = DiffusionUNet(channels, tuple(o["widths"]), o["blocks"], o["emb"], o["attention"], o["dropout"])
         self.model = EDMDenoiser(net, sigma_data)
         self.modules = {"model": self.model}
         self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=cfg.lr)}
@@ -446,8 +446,9 @@ def make_task(cfg: TrainConfig) -> Task:
         raise ValueError(f"unknown model kind {cfg.kind!r}; choose one of: {', '.join(TASKS)}")
     torch.manual_seed(cfg.seed)
     if cfg.kind == "diffusion":
-        sd = float((2 * dataset(cfg.data, "train") - 1).std())
-        return DiffusionTask(cfg, sigma_data=round(sd, 4))
+        train = dataset(cfg.data, "train")
+        sd = float((2 * train - 1).std())
+        return DiffusionTask(cfg, sigma_data=round(sd, 4), channels=int(train.shape[1]))
     if cfg.kind in ("cfm", "fm"):
         return FlowMatchingTask(cfg, conditional=cfg.kind == "cfm")
     return TASKS[cfg.kind](cfg)

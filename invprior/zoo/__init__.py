@@ -93,7 +93,9 @@ def load_file(file: str | Path, name: str | None = None):
         side = SIDES.get(meta.get("data", ""), 28)  # the training size; natural: fully convolutional
         shape = (int(meta.get("config", {}).get("net", {}).get("channels", 1)), side, side)
         out = Diffusion.from_module(model, sigma_min=0.001, sigma_max=40.0, shape=shape, name=name, info=meta)
-        out.any_size = meta.get("data") == "natural" and not meta.get("config", {}).get("net", {}).get("attention")
+        out.any_size = meta.get("data") in ("natural", "natural-colour") and not meta.get("config", {}).get(
+            "net", {}
+        ).get("attention")
         return out
     if kind in ("e2e", "cfm"):
         from ..priors.conditional import ConditionalModel
