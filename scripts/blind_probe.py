@@ -19,7 +19,7 @@ x = ip.data.dataset("shapes", "test")[:4].double()
 k = gaussian_kernel(torch.tensor([[4.0, 1.0], [1.0, 2.0]], dtype=torch.float64), 9)
 k0 = gaussian_kernel(torch.eye(2, dtype=torch.float64), 9)
 for sigma in (0.05, 0.02):
-    p = ip.simulate(ip.operators.Blur(k, x.shape), x, sigma, seed=0)
+    p = ip.simulate(ip.operators.Blur(x.shape, k), x, sigma, seed=0)
     for name, opts in [
         ("oracle (true kernel)", {"fixed_kernel": k}),
         ("blind gaussian", {}),

@@ -35,7 +35,7 @@ def main() -> None:
     }
     rows = []
     for sigma in (0.05, 0.15):
-        problem = ip.simulate(ip.operators.SuperResolution(4, x.shape), x, sigma, seed=0)
+        problem = ip.simulate(ip.operators.SuperResolution(x.shape, 4), x, sigma, seed=0)
         for name, m in models.items():
             r = ip.solve(problem, m, method="e2e")
             est = r.mean.clamp(0, 1)

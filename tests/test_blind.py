@@ -26,7 +26,7 @@ def _setup():
     prior = Diffusion.from_denoiser(gm, 0.002, 20.0)
     k = gaussian_kernel(torch.tensor([[1.5, 0.3], [0.3, 0.8]], dtype=torch.float64), 5)
     x = gm.sample(2, seed=1, dtype=torch.float64).clamp(0, 1)
-    return prior, k, ip.simulate(Blur(k, (2, 1, 8, 8)), x, 0.02, seed=2)
+    return prior, k, ip.simulate(Blur((2, 1, 8, 8), k), x, 0.02, seed=2)
 
 
 def test_given_the_true_kernel_blind_dps_is_dps():
@@ -95,7 +95,7 @@ def test_the_kernel_error_falls_as_the_noise_falls():
     k = gaussian_kernel(torch.tensor([[4.0, 1.0], [1.0, 2.0]], dtype=torch.float64), 9)
     errors = []
     for sigma in (0.1, 0.01):
-        problem = ip.simulate(Blur(k, x.shape), x, sigma, seed=0)
+        problem = ip.simulate(Blur(x.shape, k), x, sigma, seed=0)
         r = ip.solve(problem, prior, method="blind_dps", steps=100, n_samples=2, seed=0)
         est = r.diagnostics.extra["kernel"]
         errors.append(float(((est - k).flatten(1).norm(dim=1) / k.norm()).mean()))
@@ -148,7 +148,7 @@ def test_blind_tv_estimates_the_kernel_on_a_validation_photograph():
     measured kernel error 0.40 from the isotropic start's 0.66, PSNR 39.3 dB (y 36.8, oracle 40.1)."""
     x = ip.data.images.image("clock", 128)
     k = random_kernels(3, 15, seed=5)[0]
-    problem = ip.simulate(Blur(k, (1, 128, 128)), x, 0.01, seed=0)
+    problem = ip.simulate(Blur((1, 128, 128), k), x, 0.01, seed=0)
     r = ip.solve(problem, ip.priors.TV(10.0), method="blind_tv", kernel_size=15, kernel_steps=50)
     start = gaussian_kernel(torch.eye(2, dtype=torch.float64), 15)
     assert float(kernel_error(r.diagnostics.extra["kernel"][0], k)) < 0.5 < float(kernel_error(start, k))
@@ -159,7 +159,7 @@ def test_the_learned_kernel_prior_drives_both_blind_samplers():
     prior = ip.zoo.load("diffusion-shapes")
     x = ip.data.dataset("shapes", "test")[:1].double()
     k = torch.nn.functional.pad(random_kernels(1, 9, seed=7)[0], (3, 3, 3, 3))
-    problem = ip.simulate(Blur(k, x.shape), x, 0.02, seed=0)
+    problem = ip.simulate(Blur(x.shape, k), x, 0.02, seed=0)
     start = kernel_error(torch.ones(15, 15) / 225, k)
     for method in ("blind_dps", "blind_reddiff"):
         r = ip.solve(problem, prior, method=method, kernel="learned", steps=40, n_samples=2, seed=0)

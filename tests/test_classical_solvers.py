@@ -14,12 +14,12 @@ from invprior.priors import TV, Tikhonov, WaveletL1
 @pytest.fixture(scope="module")
 def deblur32():
     x = ip.data.image("camera", 32).double()
-    return x, ip.simulate(Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+    return x, ip.simulate(Blur.gaussian(x.shape, 1.5), x, 0.02, seed=0)
 
 
 def test_fista_admm_pdhg_pgd_reach_the_same_tv_objective():
     x = ip.data.image("camera", 16).double()
-    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.0), x, 0.05, seed=0)
     tv = TV(40.0, tol=1e-7, max_iter=1000)
     ref = ip.solve(problem, tv, method="fista", steps=1500, tol=1e-10)
     f_ref = ref.diagnostics.loss_trace[-1]
@@ -61,7 +61,7 @@ def test_red_with_an_exact_gaussian_denoiser():
     """RED's gradient w (x - D(x)) for D the N(c, vI) denoiser is that of a Gaussian prior with
     precision w sigma_d² / (v + sigma_d²): the RED fixed point is that Gaussian MAP."""
     x = ip.data.image("camera", 16).double()
-    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=1)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.0), x, 0.05, seed=1)
     prior, _, c = _gaussian_prior(problem.operator.in_shape, v=0.05)
     sd, w = 0.1, 400.0
     r = ip.solve(problem, prior, method="red", sigma_d=sd, weight=w, steps=20000, tol=1e-12)
@@ -134,7 +134,7 @@ FLOORS = [
 @pytest.mark.parametrize("method,make,opts,floor", FLOORS, ids=[f"{m}-{i}" for i, (m, *_) in enumerate(FLOORS)])
 def test_psnr_floor(method, make, opts, floor):
     x = ip.data.image("camera", 64)
-    problem = ip.simulate(Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.5), x, 0.02, seed=0)
     r = ip.solve(problem, make(), method=method, **opts)
     p = ip.eval.psnr(r.mean, x)
     assert p > floor, p
@@ -143,7 +143,7 @@ def test_psnr_floor(method, make, opts, floor):
 
 def test_poisson_deblurring_with_fista_backtracking():
     x = ip.data.image("camera", 32) * 0.8 + 0.1
-    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, PoissonNoise(0.01), seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.0), x, PoissonNoise(0.01), seed=0)
     r = ip.solve(problem, TV(30.0), method="fista", steps=200)
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 1.0
     assert 0.5 < r.diagnostics.chi2[0] < 2.0
@@ -161,7 +161,7 @@ def test_samplers_give_uncertainty_where_data_are_missing():
 
 def test_auto_weight_hits_the_discrepancy():
     x = ip.data.image("camera", 32)
-    problem = ip.simulate(Blur.gaussian(1.5, x.shape), x, GaussianNoise(0.02), seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.5), x, GaussianNoise(0.02), seed=0)
     r = ip.solve(problem, Tikhonov("auto"), method="tikhonov")
     assert r.diagnostics.chi2[0] == pytest.approx(1.0, abs=0.05)
     assert r.diagnostics.extra["auto_weight"] > 0
@@ -181,14 +181,14 @@ def test_needs_for_denoisers_and_regularisers(deblur32):
 
 def test_pnp_ula_samples_with_a_denoiser():
     x = ip.data.image("camera", 32).double()
-    problem = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.05, seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 1.0), x, 0.05, seed=0)
     r = ip.solve(problem, ip.priors.TVDenoiser(), method="pnp_ula", steps=400, burn_in=100, chains=2, seed=0)
     assert r.std is not None and float(r.std.mean()) > 0.005
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x)
     again = ip.solve(problem, ip.priors.TVDenoiser(), method="pnp_ula", steps=400, burn_in=100, chains=2, seed=0)
     torch.testing.assert_close(again.mean, r.mean)  # same seed, same chain
     with pytest.raises(ip.InvpriorError, match="pnp_ula needs Gaussian noise"):
-        pois = ip.simulate(Blur.gaussian(1.0, x.shape), x * 0.8 + 0.1, PoissonNoise(0.01), seed=0)
+        pois = ip.simulate(Blur.gaussian(x.shape, 1.0), x * 0.8 + 0.1, PoissonNoise(0.01), seed=0)
         ip.solve(pois, ip.priors.TVDenoiser(), method="pnp_ula")
 
 
@@ -198,7 +198,7 @@ def test_auto_weight_costs_a_few_solves_and_pdhg_fills_inpainting_holes():
     (the old log-grid + bisection ran 13 full solves). PDHG used to stop after its first step on
     inpainting (the zero-filled start fits y and the dual is 0), returning the zero-filled image."""
     x = ip.data.image("camera", 64).double()
-    A = Blur.gaussian(2.0, x.shape)
+    A = Blur.gaussian(x.shape, 2.0)
     problem = ip.simulate(A, x, 0.02, seed=0)
     e0 = A.evals
     r = ip.solve(problem, TV("auto"), method="fista")

@@ -33,18 +33,18 @@ def test_describe_names_each_task_of_the_family():
     assert describe(Inpainting.random(SHAPE, 0.7, seed=0))[0] == "inpaint"
     task, p = describe(Inpainting.box(SHAPE, 12))
     assert task == "box" and p["side"] == 12
-    assert describe(SuperResolution(4, SHAPE)) == ("sr", {"factor": 4})
+    assert describe(SuperResolution(SHAPE, 4)) == ("sr", {"factor": 4})
     task, p = describe(MRI.cartesian(SHAPE, 4, seed=0))
     assert task == "mri" and 3.5 < p["acceleration"] < 4.5
     with pytest.raises(InvpriorError, match="not for Blur"):
-        describe(Blur.gaussian(1.0, SHAPE))
+        describe(Blur.gaussian(SHAPE, 1.0))
 
 
 def test_family_check_lists_what_lies_outside():
     assert family_check(Inpainting.random(SHAPE, 0.7, seed=0), 0.05, FAMILY) == []
     out = family_check(Inpainting.random(SHAPE, 0.85, seed=0), 0.15, FAMILY)
     assert len(out) == 2 and "missing" in out[0] and "noise sigma 0.15" in out[1]
-    assert "factor 2" in family_check(SuperResolution(2, SHAPE), 0.05, FAMILY)[0]
+    assert "factor 2" in family_check(SuperResolution(SHAPE, 2), 0.05, FAMILY)[0]
 
 
 def test_condition_maps_hold_the_pseudo_inverse_and_the_operator():
@@ -66,8 +66,8 @@ def test_e2e_refuses_other_tasks_naming_both_and_warns_under_operator_shift():
     with pytest.raises(InvpriorError, match=r"trained for sr.*not for inpaint"):
         ip.solve(simulate(Inpainting.random(x.shape, 0.7, seed=0), x, 0.05), model, method="e2e")
     with pytest.raises(InvpriorError, match=r"trained for sr.*not for Blur"):
-        ip.solve(simulate(Blur.gaussian(1.0, x.shape), x, 0.05), model, method="e2e")
-    shifted = simulate(SuperResolution(2, x.shape), x, 0.05)
+        ip.solve(simulate(Blur.gaussian(x.shape, 1.0), x, 0.05), model, method="e2e")
+    shifted = simulate(SuperResolution(x.shape, 2), x, 0.05)
     with pytest.warns(OutOfFamilyWarning, match="factor 2"):
         r = ip.solve(shifted, model, method="e2e")
     assert r.std is None and r.diagnostics.extra["out_of_family"]
@@ -80,7 +80,7 @@ def test_e2e_refuses_other_tasks_naming_both_and_warns_under_operator_shift():
 def test_cfm_draws_samples_and_counts_evaluations():
     x = ip.data.dataset("digits", "test")[:2].double()
     model = ConditionalModel(FlowUNet(_tiny(3), FAMILY).eval(), "cfm", SHAPE, "cfm-test")
-    problem = simulate(SuperResolution(4, x.shape), x, 0.05)
+    problem = simulate(SuperResolution(x.shape, 4), x, 0.05)
     r = ip.solve(problem, model, method="cfm", n_samples=3, steps=5)
     assert r.samples.shape == (3, 2, *SHAPE) and r.std is not None and r.diagnostics.nfe == 5
     r = ip.solve(problem, model, method="cfm", n_samples=3, steps=5, solver="heun")

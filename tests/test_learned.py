@@ -26,7 +26,7 @@ def test_shipped_denoiser_loads_and_denoises_a_test_image():
 
 def test_learned_denoiser_inside_dpir():
     x = ip.data.image("camera", 64)
-    problem = ip.simulate(ip.operators.Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+    problem = ip.simulate(ip.operators.Blur.gaussian(x.shape, 1.5), x, 0.02, seed=0)
     r = ip.solve(problem, None, method="dpir")  # prior=None: the shipped denoiser
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 3.0
 

@@ -19,7 +19,7 @@ runner = CliRunner()
 @pytest.fixture
 def blurry(tmp_path):
     x = ip.data.image("camera", 64).double()
-    p = ip.simulate(ip.operators.Blur.gaussian(1.5, x.shape), x, 0.02, seed=0)
+    p = ip.simulate(ip.operators.Blur.gaussian(x.shape, 1.5), x, 0.02, seed=0)
     np.save(tmp_path / "blurry.npy", p.y[0, 0].numpy())  # float .npy in [0, 1]: no quantisation
     return x, p, tmp_path
 

@@ -31,16 +31,16 @@ LINEAR = {
     "identity-vector": lambda: Identity((7,)),
     "inpainting-random": lambda: Inpainting.random(IMG, 0.6, seed=1),
     "inpainting-box": lambda: Inpainting.box(IMG, 5),
-    "blur-gaussian": lambda: Blur.gaussian(1.3, IMG),
-    "blur-motion": lambda: Blur.motion(5, 30.0, IMG),
-    "blur-kernel": lambda: Blur(torch.rand(3, 4), IMG),
-    "sr-2": lambda: SuperResolution(2, IMG),
-    "sr-3": lambda: SuperResolution(3, (1, 9, 12)),
-    "cs-gaussian": lambda: CompressedSensing(40, IMG, seed=2),
-    "cs-structured": lambda: CompressedSensing(40, IMG, seed=2, kind="structured"),
-    "cs-vector": lambda: CompressedSensing(5, (9,), seed=3),
+    "blur-gaussian": lambda: Blur.gaussian(IMG, 1.3),
+    "blur-motion": lambda: Blur.motion(IMG, 5, 30.0),
+    "blur-kernel": lambda: Blur(IMG, torch.rand(3, 4)),
+    "sr-2": lambda: SuperResolution(IMG, 2),
+    "sr-3": lambda: SuperResolution((1, 9, 12), 3),
+    "cs-gaussian": lambda: CompressedSensing(IMG, 40, seed=2),
+    "cs-structured": lambda: CompressedSensing(IMG, 40, seed=2, kind="structured"),
+    "cs-vector": lambda: CompressedSensing((9,), 5, seed=3),
     "mri": lambda: MRI.cartesian(IMG, acceleration=3, seed=4),
-    "mri-asymmetric": lambda: MRI(torch.rand(12, 10, generator=torch.Generator().manual_seed(5)) > 0.5, IMG),
+    "mri-asymmetric": lambda: MRI(IMG, torch.rand(12, 10, generator=torch.Generator().manual_seed(5)) > 0.5),
     "ct": lambda: CT((1, 11, 9), n_angles=13),
     "matrix-wide": lambda: Matrix(torch.randn(4, 9, generator=torch.Generator().manual_seed(6))),
     "matrix-tall": lambda: Matrix(torch.randn(9, 4, generator=torch.Generator().manual_seed(7))),
@@ -48,15 +48,15 @@ LINEAR = {
     "gradient-circular": lambda: Gradient(IMG, boundary="circular"),
     "gradient-vector": lambda: Gradient((8,)),
     "coded-fourier": lambda: PhaseRetrieval(IMG, seed=8).linear_part,
-    "composed": lambda: SuperResolution(2, IMG) @ Blur.gaussian(1.0, IMG),
-    "scaled-sum": lambda: 2.0 * Blur.gaussian(1.0, IMG) - Identity(IMG),
-    "adjoint-of-sr": lambda: SuperResolution(2, IMG).T,
+    "composed": lambda: SuperResolution(IMG, 2) @ Blur.gaussian(IMG, 1.0),
+    "scaled-sum": lambda: 2.0 * Blur.gaussian(IMG, 1.0) - Identity(IMG),
+    "adjoint-of-sr": lambda: SuperResolution(IMG, 2).T,
 }
 NONLINEAR = {
     "phase-retrieval": lambda: PhaseRetrieval(IMG, oversampling=1.5, seed=9),
     "phase-retrieval-intensity": lambda: PhaseRetrieval(IMG, seed=9, measure="intensity"),
     "beer-lambert": lambda: BeerLambert(CT((1, 11, 9), n_angles=7), mu=0.05),
-    "nonlinear-composed": lambda: PhaseRetrieval(IMG, seed=9) @ Blur.gaussian(1.0, IMG),
+    "nonlinear-composed": lambda: PhaseRetrieval(IMG, seed=9) @ Blur.gaussian(IMG, 1.0),
 }
 ALL = {**LINEAR, **NONLINEAR}
 
@@ -187,11 +187,11 @@ def test_jvp_matches_finite_differences(name):
 
 def test_composition_shapes_are_checked():
     with pytest.raises(ip.InvpriorError, match="cannot compose"):
-        Blur.gaussian(1.0, (1, 8, 8)) @ SuperResolution(2, (1, 8, 8))
+        Blur.gaussian((1, 8, 8), 1.0) @ SuperResolution((1, 8, 8), 2)
 
 
 def test_wrong_input_shape_is_one_clear_error():
-    A = Blur.gaussian(1.0, (1, 16, 16))
+    A = Blur.gaussian((1, 16, 16), 1.0)
     with pytest.raises(ip.InvpriorError, match=r"expected \(batch, 1, 16, 16\)"):
         A(torch.zeros(1, 1, 16, 15))
     with pytest.raises(ip.InvpriorError, match="measurement"):
@@ -209,7 +209,7 @@ def test_mri_measures_the_sampled_fourier_coefficients():
 def test_blur_is_a_convolution_with_the_kernel():
     k = torch.rand(3, 3, dtype=torch.float64)
     x = _rand((1, 1, 9, 9))
-    A = Blur(k, x.shape)
+    A = Blur(x.shape, k)
     # circular convolution with the kernel centred at (1, 1), written out
     ref = torch.zeros_like(x)
     for i in range(3):
@@ -220,7 +220,7 @@ def test_blur_is_a_convolution_with_the_kernel():
 
 def test_super_resolution_is_block_averaging():
     x = _rand((2, 1, 6, 6))
-    y = SuperResolution(3, x.shape)(x)
+    y = SuperResolution(x.shape, 3)(x)
     assert float(y[0, 0, 1, 0]) == pytest.approx(float(x[0, 0, 3:6, 0:3].mean()))
 
 
@@ -236,13 +236,13 @@ def test_ct_fbp_reconstructs_a_phantom():
 
 
 def test_structured_cs_has_orthogonal_rows():
-    A = CompressedSensing(30, (1, 8, 8), kind="structured", seed=0)
+    A = CompressedSensing((1, 8, 8), 30, kind="structured", seed=0)
     M = A.dense()
     torch.testing.assert_close(M @ M.T, (64 / 30) * torch.eye(30, dtype=torch.float64))
 
 
 def test_gaussian_cs_is_normalised():
-    A = CompressedSensing(200, (1, 16, 16), seed=0)
+    A = CompressedSensing((1, 16, 16), 200, seed=0)
     x = _rand((1, 1, 16, 16), seed=123)  # not seed 0: that would be A's own first row
     assert float(A(x).norm() / x.norm()) == pytest.approx(1.0, abs=0.15)
 
@@ -251,11 +251,11 @@ def test_gaussian_cs_is_normalised():
     "bad",
     [
         lambda: Inpainting.random((1, 8, 8), 1.5),
-        lambda: SuperResolution(3, (1, 8, 8)),
-        lambda: Blur.gaussian(-1.0, (1, 8, 8)),
-        lambda: CompressedSensing(0, (1, 4, 4)),
+        lambda: SuperResolution((1, 8, 8), 3),
+        lambda: Blur.gaussian((1, 8, 8), -1.0),
+        lambda: CompressedSensing((1, 4, 4), 0),
         lambda: MRI.cartesian((1, 8, 8), acceleration=0.5),
-        lambda: Blur(torch.ones(9, 9), (1, 4, 4)),
+        lambda: Blur((1, 4, 4), torch.ones(9, 9)),
     ],
 )
 def test_bad_constructor_arguments(bad):
@@ -264,7 +264,7 @@ def test_bad_constructor_arguments(bad):
 
 
 def test_operator_counts_evaluations():
-    A = Blur.gaussian(1.0, (1, 8, 8))
+    A = Blur.gaussian((1, 8, 8), 1.0)
     n0 = A.evals
     x = torch.zeros(1, 1, 8, 8)
     A(x)
@@ -285,16 +285,15 @@ def test_blur_is_differentiable_in_its_kernel():
     x = torch.rand(2, 1, 12, 12, generator=g, dtype=torch.float64)
     y = torch.rand(2, 1, 12, 12, generator=g, dtype=torch.float64)
     k = torch.rand(3, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda k: ((Blur(k, x.shape)(x) - y) ** 2).sum(), (k,))
-    torch.testing.assert_close(Blur(k, x.shape)(x).detach(), Blur(k.detach().numpy(), x.shape)(x))
+    assert torch.autograd.gradcheck(lambda k: ((Blur(x.shape, k)(x) - y) ** 2).sum(), (k,))
+    torch.testing.assert_close(Blur(x.shape, k)(x).detach(), Blur(x.shape, k.detach().numpy())(x))
 
 
 def test_parametric_kernels_have_their_moments_and_gradients():
-    from invprior._checks import InvpriorError
     from invprior.operators.kernels import gaussian_kernel, motion_kernel
 
     iso = gaussian_kernel(torch.eye(2, dtype=torch.float64) * 1.5**2, 11)
-    torch.testing.assert_close(iso, Blur.gaussian(1.5, (1, 32, 32)).kernel)  # the same truncated kernel
+    torch.testing.assert_close(iso, Blur.gaussian((1, 32, 32), 1.5).kernel)  # the same truncated kernel
     t = torch.arange(31, dtype=torch.float64) - 15
     yy, xx = torch.meshgrid(t, t, indexing="ij")
     cov = torch.tensor([[4.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
@@ -313,9 +312,57 @@ def test_parametric_kernels_have_their_moments_and_gradients():
     assert torch.autograd.gradcheck(lambda L, a: motion_kernel(L, a, 11), params)
     c = torch.tensor([[3.0, 0.5], [0.5, 2.0]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda c: gaussian_kernel(c, 9), (c,))
-    with pytest.raises(InvpriorError, match="odd whole number"):
+    with pytest.raises(ip.InvpriorError, match="odd whole number"):
         gaussian_kernel(cov, 10)
-    with pytest.raises(InvpriorError, match="positive definite"):
+    with pytest.raises(ip.InvpriorError, match="positive definite"):
         gaussian_kernel([[1.0, 2.0], [2.0, 1.0]], 9)
-    with pytest.raises(InvpriorError, match="motion length must be in"):
+    with pytest.raises(ip.InvpriorError, match="motion length must be in"):
         motion_kernel(20.0, 0.0, 15)
+
+
+def test_every_operator_takes_the_shape_first_and_the_old_order_warns():
+    """One convention: ``Op(shape, ...)``, keyword-compatible; invprior 0.1's order still works, with a warning."""
+    import warnings
+
+    s = (1, 16, 16)
+    k = torch.ones(3, 3) / 9
+    mask = torch.rand(16, 16, generator=torch.Generator().manual_seed(0)) > 0.5
+    new_old = [
+        (lambda: Blur.gaussian(s, 1.5), lambda: Blur.gaussian(1.5, s), lambda: Blur.gaussian(sigma=1.5, shape=s)),
+        (
+            lambda: Blur.motion(s, 5, 30.0),
+            lambda: Blur.motion(5, 30.0, s),
+            lambda: Blur.motion(length=5, angle=30.0, shape=s),
+        ),
+        (lambda: Blur(s, k), lambda: Blur(k, s), lambda: Blur(kernel=k, shape=s)),
+        (lambda: SuperResolution(s, 4), lambda: SuperResolution(4, s), lambda: SuperResolution(factor=4, shape=s)),
+        (lambda: CompressedSensing(s, 40), lambda: CompressedSensing(40, s), lambda: CompressedSensing(m=40, shape=s)),
+        (lambda: Inpainting(s, mask), lambda: Inpainting(mask, s), lambda: Inpainting(mask=mask)),
+        (lambda: MRI(s, mask), lambda: MRI(mask, s), lambda: MRI(mask=mask)),
+    ]
+    x = torch.rand(2, *s, generator=torch.Generator().manual_seed(1))
+    for new, old, kw in new_old:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            A, C = new(), kw()
+        with pytest.warns(DeprecationWarning, match="the shape comes first"):
+            B = old()
+        assert A.in_shape == B.in_shape == C.in_shape == s
+        assert torch.equal(A(x), B(x)) and torch.equal(A(x), C(x))
+    M = torch.randn(5, 12)
+    assert Matrix((3, 4), M).in_shape == (3, 4) and Matrix(M).in_shape == (12,)
+    with pytest.raises(ip.InvpriorError, match="needs a mask"):
+        Inpainting(s)
+
+
+def test_inpainting_says_what_its_number_means():
+    s = (1, 64, 64)
+    a = Inpainting.random(s, missing=0.7, seed=3)
+    b = Inpainting.random(s, keep=0.3, seed=3)
+    assert torch.equal(a.mask, b.mask)
+    assert abs(a.mask.float().mean().item() - 0.3) < 0.03  # 70% missing keeps about 30%
+    assert torch.equal(Inpainting.random(s, 0.7, seed=3).mask, a.mask)  # positional: missing
+    assert torch.equal(Inpainting.random(s, fraction=0.7, seed=3).mask, a.mask)  # the old name
+    for bad in ({}, {"missing": 0.5, "keep": 0.5}, {"keep": 0.0}, {"missing": 1.0}):
+        with pytest.raises(ip.InvpriorError):
+            Inpainting.random(s, **bad)

@@ -34,7 +34,7 @@ def test_poisson_nll_gradient_and_moments():
     assert float(s.var()) == pytest.approx(0.01 * 0.7, rel=2e-2)
 
 
-@pytest.mark.parametrize("make", [lambda s: Blur.gaussian(1.5, s), lambda s: MRI.cartesian(s, 4, 0)])
+@pytest.mark.parametrize("make", [lambda s: Blur.gaussian(s, 1.5), lambda s: MRI.cartesian(s, 4, 0)])
 def test_chi2_is_one_at_the_noise_level(make):
     x = ip.data.image("camera", 64)
     A = make(x.shape)
@@ -74,7 +74,7 @@ def test_simulate_is_reproducible():
 
 def test_bad_inputs_fail_early_with_one_clear_sentence():
     x = ip.data.image("camera", 32)
-    A = Blur.gaussian(1.0, x.shape)
+    A = Blur.gaussian(x.shape, 1.0)
     with pytest.raises(ip.InvpriorError, match=r"\[0, 1\]"):
         ip.simulate(A, x * 3, 0.1)
     with pytest.raises(ip.InvpriorError, match="shape"):
@@ -92,7 +92,7 @@ def test_bad_inputs_fail_early_with_one_clear_sentence():
 
 
 def test_a_problem_takes_the_noise_as_a_number_as_simulate_does():
-    A = ip.operators.Blur.gaussian(1.0, (1, 16, 16))
+    A = ip.operators.Blur.gaussian((1, 16, 16), 1.0)
     y = torch.rand(1, 1, 16, 16, dtype=torch.float64)
     p = ip.Problem(A, y, 0.02)
     assert isinstance(p.noise, ip.operators.GaussianNoise) and p.sigma == 0.02

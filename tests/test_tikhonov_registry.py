@@ -31,13 +31,13 @@ def _dense_tikhonov(problem, prior):
 
 
 CASES = {
-    "blur-gradient (FFT)": (lambda: Blur.gaussian(1.0, SHAPE), Tikhonov(50.0, "gradient")),
-    "blur-identity (FFT prox)": (lambda: Blur.gaussian(1.0, SHAPE), Tikhonov(5.0, "identity", center=0.3)),
+    "blur-gradient (FFT)": (lambda: Blur.gaussian(SHAPE, 1.0), Tikhonov(50.0, "gradient")),
+    "blur-identity (FFT prox)": (lambda: Blur.gaussian(SHAPE, 1.0), Tikhonov(5.0, "identity", center=0.3)),
     "inpainting-identity (mask)": (lambda: Inpainting.random(SHAPE, 0.5), Tikhonov(5.0, "identity", center=0.5)),
     "inpainting-gradient (CG)": (lambda: Inpainting.random(SHAPE, 0.5), Tikhonov(50.0, "gradient")),
-    "sr-identity (SVD)": (lambda: SuperResolution(2, SHAPE), Tikhonov(3.0, "identity")),
+    "sr-identity (SVD)": (lambda: SuperResolution(SHAPE, 2), Tikhonov(3.0, "identity")),
     "mri-gradient (CG)": (lambda: MRI.cartesian(SHAPE, 2), Tikhonov(30.0, "gradient")),
-    "cs-identity (SVD)": (lambda: CompressedSensing(20, SHAPE), Tikhonov(3.0, "identity")),
+    "cs-identity (SVD)": (lambda: CompressedSensing(SHAPE, 20), Tikhonov(3.0, "identity")),
     "ct-gradient (CG)": (lambda: CT(SHAPE, 10), Tikhonov(30.0, "gradient")),
 }
 
@@ -65,7 +65,7 @@ def test_tikhonov_on_vectors():
 
 def test_tikhonov_deblurring_psnr_floor_and_diagnostics():
     x = ip.data.image("camera", 128)
-    problem = ip.simulate(Blur.gaussian(2.0, x.shape), x, 0.02, seed=0)
+    problem = ip.simulate(Blur.gaussian(x.shape, 2.0), x, 0.02, seed=0)
     r = ip.solve(problem, Tikhonov(100.0, "gradient"), method="tikhonov")
     assert ip.eval.psnr(r.mean, x) > 24.5  # measured 24.89 dB
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 1.0
@@ -80,14 +80,14 @@ def test_needs_messages_name_what_is_missing():
     pr = ip.simulate(PhaseRetrieval(x.shape), x, 0.1)
     with pytest.raises(ip.InvpriorError, match="tikhonov needs a linear operator; PhaseRetrieval is nonlinear"):
         ip.solve(pr, Tikhonov(), method="tikhonov")
-    pois = ip.simulate(Blur.gaussian(1.0, x.shape), x, ip.operators.PoissonNoise(0.1))
+    pois = ip.simulate(Blur.gaussian(x.shape, 1.0), x, ip.operators.PoissonNoise(0.1))
     with pytest.raises(ip.InvpriorError, match="needs Gaussian noise; the noise is PoissonNoise"):
         ip.solve(pois, Tikhonov(), method="tikhonov")
 
 
 def test_unknown_method_and_option():
     x = torch.rand(1, 1, 8, 8)
-    p = ip.simulate(Blur.gaussian(1.0, x.shape), x, 0.1)
+    p = ip.simulate(Blur.gaussian(x.shape, 1.0), x, 0.1)
     with pytest.raises(ip.InvpriorError, match="unknown method 'dps2'"):
         ip.solve(p, None, method="dps2")
     with pytest.raises(ip.InvpriorError, match=r"no option.*steps"):
@@ -103,7 +103,7 @@ def test_methods_rows():
 
 def test_methods_of_a_problem_are_those_that_apply():
     x = ip.data.image("camera", 16).double()
-    problem = ip.simulate(ip.operators.Blur.gaussian(1.0, x.shape), x, 0.02, seed=0)
+    problem = ip.simulate(ip.operators.Blur.gaussian(x.shape, 1.0), x, 0.02, seed=0)
     tv = [m.name for m in ip.methods(problem, ip.priors.TV(1.0))]
     assert {"fista", "pdhg", "admm", "blind_tv"} <= set(tv) and "dps" not in tv and "exact" not in tv
     assert all(ip.solvers.get(n).applies_to(problem, ip.priors.TV(1.0)) for n in tv)

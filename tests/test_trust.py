@@ -88,7 +88,7 @@ def test_flags_raise_on_misfit_and_atypical_samples_and_not_on_exact_draws(gmm_s
 
 def test_solve_warns_when_the_result_does_not_fit_the_data():
     x = ip.data.dataset("shapes", "test")[:2].double()
-    problem = simulate(ip.operators.Blur.gaussian(1.0, x.shape), x, 0.02, seed=0)
+    problem = simulate(ip.operators.Blur.gaussian(x.shape, 1.0), x, 0.02, seed=0)
     with pytest.warns(ip.solvers.TrustWarning, match="data_misfit"):
         r = ip.solve(problem, ip.priors.Tikhonov(weight=1e4), method="tikhonov")
     assert r.trust.flags[0][0].numbers["chi2_median"] > 1.5
@@ -98,7 +98,7 @@ def test_plausibility_of_a_prior_without_density_is_an_error_not_a_number():
     x = ip.data.dataset("shapes", "test")[:2].double()
     with pytest.raises(InvpriorError, match="has no density"):
         ip.eval.plausibility(ip.priors.TV(0.1), x)
-    problem = simulate(ip.operators.Blur.gaussian(1.0, x.shape), x, 0.02, seed=0)
+    problem = simulate(ip.operators.Blur.gaussian(x.shape, 1.0), x, 0.02, seed=0)
     r = ip.solve(problem, ip.priors.TV(0.02), method="pdhg")
     assert r.trust.plausibility is None and "no density" in r.trust.plausibility_note
     with pytest.raises(InvpriorError, match="has no density"):

@@ -151,7 +151,7 @@ def measured_problem(
                 raise InvpriorError(f"MRI data must be a complex (H, W) k-space .npy, got {a.dtype} {a.shape}")
             k = torch.from_numpy(a.astype(np.complex128))
             m = _mask(mask, tuple(k.shape)) if mask is not None else k != 0
-            A = MRI(m, (1, *k.shape))
+            A = MRI((1, *k.shape), m)
             y = k[m][None]
             desc = f"Cartesian MRI, {int(m.sum())} of {m.numel()} k-space samples (measured)"
         else:
@@ -178,23 +178,23 @@ def measured_problem(
             if kernel is not None:
                 if "blur_sigma" in params:
                     raise InvpriorError("give a kernel file or blur_sigma, not both")
-                A, desc = Blur(load_kernel(kernel), shape), f"deblurring with the kernel of {kernel} (measured)"
+                A, desc = Blur(shape, load_kernel(kernel)), f"deblurring with the kernel of {kernel} (measured)"
             else:
                 s = params.get("blur_sigma", 2.0)
-                A, desc = Blur.gaussian(s, shape), f"Gaussian deblurring, sigma {s:g} px (measured)"
+                A, desc = Blur.gaussian(shape, s), f"Gaussian deblurring, sigma {s:g} px (measured)"
             y = img
         elif operator == "motion":
             L, ang = params.get("length", 9.0), params.get("angle", 30.0)
-            A, y, desc = Blur.motion(L, ang, shape), img, f"motion deblurring, {L:g} px at {ang:g} deg (measured)"
+            A, y, desc = Blur.motion(shape, L, ang), img, f"motion deblurring, {L:g} px at {ang:g} deg (measured)"
         elif operator == "sr":
             f = int(params.get("factor", 4))
-            A = SuperResolution(f, (shape[0], shape[1] * f, shape[2] * f))
+            A = SuperResolution((shape[0], shape[1] * f, shape[2] * f), f)
             y, desc = img, f"super-resolution x{f} of a {shape[1]}x{shape[2]} image (measured)"
         else:  # inpaint
             if mask is None:
                 raise InvpriorError("inpainting measured data needs --mask FILE (white = observed)")
             m = _mask(mask, shape[1:])
-            A = Inpainting(m, shape)
+            A = Inpainting(shape, m)
             y, est_mask = A(img), m
             desc = f"inpainting, {float(m.float().mean()):.0%} of the pixels observed (measured)"
         sigma = estimate_noise(img, est_mask) if noise == "auto" else float(noise)

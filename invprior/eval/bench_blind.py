@@ -57,11 +57,11 @@ def make_problems(data: str, split: str, n: int):
         out = []
         for i, name in enumerate(names):
             x = image(name, 128).double()
-            out.append((name, simulate(Blur(ks[i], x.shape), x, 0.01, seed=seed + i), ks[i]))
+            out.append((name, simulate(Blur(x.shape, ks[i]), x, 0.01, seed=seed + i), ks[i]))
         return out
     x = dataset(data, split)[:n].double()  # type: ignore[arg-type]
     ks = torch.nn.functional.pad(random_kernels(max(64, n), 9, seed=seed), (3, 3, 3, 3))
-    return [(f"{data}[{i}]", simulate(Blur(ks[i], x[i : i + 1].shape), x[i : i + 1], 0.02, seed=seed + i), ks[i])
+    return [(f"{data}[{i}]", simulate(Blur(x[i : i + 1].shape, ks[i]), x[i : i + 1], 0.02, seed=seed + i), ks[i])
             for i in range(n)]  # fmt: skip
 
 

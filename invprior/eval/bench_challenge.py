@@ -60,7 +60,7 @@ def make_operator(task: str, shape: tuple[int, ...], condition: str = "a"):
     if task == "box":
         return Inpainting.box(shape, 12), sigma
     if task == "sr4":
-        return SuperResolution(2 if shift else 4, shape), sigma
+        return SuperResolution(shape, 2 if shift else 4), sigma
     if task == "mri4":
         return MRI.cartesian(shape, 4, seed=0), sigma
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")

@@ -91,7 +91,7 @@ def reconstruction_table(images=("camera", "coins"), size: int = 128, quick: boo
 def speed_table(image: str = "camera", size: int = 128, weight: float | None = None) -> list[dict]:
     """Time for each TV solver to come within 0.01 dB of the converged PSNR (doubling the step count)."""
     x = data.image(image, size)
-    problem = simulate(Blur.gaussian(2.0, x.shape), x, 0.02, seed=0)
+    problem = simulate(Blur.gaussian(x.shape, 2.0), x, 0.02, seed=0)
     w = regulariser_default("deblur", "tv") if weight is None else weight
     ref = solve(problem, TV(w, tol=1e-7, max_iter=1000), method="fista", steps=2000, tol=1e-9)
     p_ref = metrics.psnr(ref.mean, x)
@@ -138,7 +138,7 @@ def methods_table(image: str = "camera", size: int = 128) -> list[dict]:
     from ..priors import LearnedDenoiser
 
     x = data.image(image, size)
-    problem = simulate(Blur.gaussian(2.0, x.shape), x, 0.02, seed=0)
+    problem = simulate(Blur.gaussian(x.shape, 2.0), x, 0.02, seed=0)
     tv, wav = TV(regulariser_default("deblur", "tv")), WaveletL1(regulariser_default("deblur", "wavelet"))
     tik = Tikhonov(tikhonov_default("deblur", "gradient"))
     den = LearnedDenoiser.pretrained()

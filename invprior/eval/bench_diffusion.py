@@ -41,13 +41,13 @@ def make_operator(task: str, shape: tuple[int, ...]):
     if task == "box":
         return Inpainting.box(shape, 12)
     if task == "deblur":
-        return Blur.gaussian(1.5, shape)
+        return Blur.gaussian(shape, 1.5)
     if task == "sr4":
-        return SuperResolution(4, shape)
+        return SuperResolution(shape, 4)
     if task == "mri4":
         return MRI.cartesian(shape, 4, seed=0)
     if task == "cs":
-        return CompressedSensing(200, shape, seed=0)
+        return CompressedSensing(shape, 200, seed=0)
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
 
 

@@ -38,13 +38,13 @@ METHODS = ["tikhonov", "tv", "wavelet", "csgm", "vae_map", "flow_map_x", "flow_m
 
 def _operator(task: str, shape):
     if task.startswith("cs"):
-        return CompressedSensing(int(task[2:]), shape, seed=0)
+        return CompressedSensing(shape, int(task[2:]), seed=0)
     if task == "inpaint":
         return Inpainting.random(shape, 0.7, seed=0)
     if task == "box":
         return Inpainting.box(shape, 12)
     if task == "sr4":
-        return SuperResolution(4, shape)
+        return SuperResolution(shape, 4)
     raise ValueError(task)
 
 

@@ -29,11 +29,11 @@ __all__ = ["OPERATORS", "run"]
 OPERATORS: dict[str, Callable[[tuple[int, int, int]], Operator]] = {
     "identity": lambda s: Identity(s),
     "inpainting (50% random)": lambda s: Inpainting.random(s, 0.5, 0),
-    "blur (gaussian, sigma 2)": lambda s: Blur.gaussian(2.0, s),
-    "blur (motion, 15 px)": lambda s: Blur.motion(15, 30.0, s),
-    "super-resolution x4": lambda s: SuperResolution(4, s),
+    "blur (gaussian, sigma 2)": lambda s: Blur.gaussian(s, 2.0),
+    "blur (motion, 15 px)": lambda s: Blur.motion(s, 15, 30.0),
+    "super-resolution x4": lambda s: SuperResolution(s, 4),
     "MRI x4": lambda s: MRI.cartesian(s, 4, 0),
-    "CS structured (m = n/4)": lambda s: CompressedSensing(s[1] * s[2] // 4, s, 0, kind="structured"),
+    "CS structured (m = n/4)": lambda s: CompressedSensing(s, s[1] * s[2] // 4, 0, kind="structured"),
     "CT (180 angles)": lambda s: CT(s, 180),
     "phase retrieval (x2)": lambda s: PhaseRetrieval(s, 2.0, 0),
 }

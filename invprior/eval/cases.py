@@ -44,14 +44,14 @@ CASES: dict[str, Case] = {
         Case(
             "deblur",
             "Gaussian blur, sigma {blur_sigma} px",
-            lambda s, blur_sigma: Blur.gaussian(blur_sigma, s),
+            lambda s, blur_sigma: Blur.gaussian(s, blur_sigma),
             0.02,
             {"blur_sigma": 2.0},
         ),
         Case(
             "motion",
             "motion blur, {length} px at {angle} deg",
-            lambda s, length, angle: Blur.motion(length, angle, s),
+            lambda s, length, angle: Blur.motion(s, length, angle),
             0.02,
             {"length": 9.0, "angle": 30.0},
         ),
@@ -66,7 +66,7 @@ CASES: dict[str, Case] = {
         Case(
             "sr",
             "super-resolution x{factor:.0f}",
-            lambda s, factor: SuperResolution(int(factor), s),
+            lambda s, factor: SuperResolution(s, int(factor)),
             0.01,
             {"factor": 4.0},
         ),
@@ -83,7 +83,7 @@ CASES: dict[str, Case] = {
         Case(
             "cs",
             "compressed sensing, m/n = {ratio:.0%}",
-            lambda s, ratio: CompressedSensing(max(1, int(ratio * s[-1] * s[-2] * s[-3])), s, 0),
+            lambda s, ratio: CompressedSensing(s, max(1, int(ratio * s[-1] * s[-2] * s[-3])), 0),
             0.01,
             {"ratio": 0.25},
         ),

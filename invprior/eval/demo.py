@@ -227,7 +227,7 @@ def generative_demo(seed: int = 0, natural_size: int = 64, progress=None) -> tup
     latent: list[ReportRow] = []
     for dname, model, method in (("digits", "vae-digits", "vae_map"), ("shapes", "gan-shapes", "csgm")):
         x = data.dataset(dname, "test")[:1].double()
-        A = CompressedSensing(int(0.1 * 784), x.shape[1:], seed)
+        A = CompressedSensing(x.shape[1:], int(0.1 * 784), seed)
         problem = simulate(A, x, 0.01, seed=seed)
         tv = solve(problem, TV(regulariser_default("cs", "tv")), method="fista", seed=seed)
         lm = solve(problem, zoo.load(model), method=method, seed=seed)

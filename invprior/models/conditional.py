@@ -146,7 +146,7 @@ def _draw_operator(task: str, shape: tuple[int, int, int], g: torch.Generator, f
         return Inpainting.box(shape, side, center=(ci, cj))
     if task == "sr":
         lo, hi = family["sr"]["factor"]
-        return SuperResolution(round(lo + (hi - lo) * u), shape)
+        return SuperResolution(shape, round(lo + (hi - lo) * u))
     if task == "mri":
         lo, hi = family["mri"]["acceleration"]
         return MRI.cartesian(shape, lo + (hi - lo) * u, seed=seed)

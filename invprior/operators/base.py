@@ -25,6 +25,45 @@ __all__ = [
 ]
 
 
+def looks_like_shape(v) -> bool:
+    """A tuple, list or ``torch.Size`` of 1-4 whole numbers (not a tensor, an array or a number)."""
+    if not isinstance(v, (tuple, list)) or not 1 <= len(v) <= 4:
+        return False
+    return all((not isinstance(s, bool) and isinstance(s, int)) or getattr(s, "is_integer", lambda: False)() for s in v)
+
+
+def shape_first(where: str, shape, value, value_name: str):
+    """``(shape, value)`` of a constructor whose shape comes first, also accepting the order of
+    invprior 0.1, ``(value, shape)``, with a ``DeprecationWarning`` (the types tell them apart)."""
+    if not looks_like_shape(shape) and looks_like_shape(value):
+        warn_old_order(where, value_name)
+        return value, shape
+    return shape, value
+
+
+def warn_old_order(where: str, value_name: str, stacklevel: int = 4) -> None:
+    import warnings
+
+    warnings.warn(
+        f"{where}({value_name}, shape) is the old argument order: the shape comes first, {where}(shape, {value_name})",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def mask_after_shape(where: str, shape, mask, name: str = "mask"):
+    """``(shape, mask)`` of an operator defined by a mask or matrix: ``Op(shape, mask)``, ``Op(mask=m)``
+    or ``Op(m)`` (the shape is the mask's own), and the old order ``Op(m, shape)`` with a warning."""
+    if mask is None:
+        if shape is None or looks_like_shape(shape):
+            raise InvpriorError(f"{where} needs a {name}: {where}(shape, {name}) or {where}({name}=...)")
+        return None, shape  # Op(m): the one argument is the mask
+    if shape is not None and not looks_like_shape(shape) and looks_like_shape(mask):
+        warn_old_order(where, name)
+        return mask, shape
+    return shape, mask
+
+
 def complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype in (torch.float64, torch.complex128) else torch.complex64
 

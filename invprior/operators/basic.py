@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 
 from .._checks import InvpriorError, check_shape, normalize_image_shape
-from .base import SVD, LinearOperator, real_dtype
+from .base import SVD, LinearOperator, mask_after_shape, real_dtype
 
 __all__ = ["Gradient", "Identity", "Inpainting", "Matrix"]
 
@@ -59,11 +59,14 @@ class Identity(LinearOperator):
 class Inpainting(LinearOperator):
     """Keep the pixels where ``mask`` is True: ``A x = x[mask]``, a vector of the ``m`` observed values.
 
+    ``Inpainting(shape, mask)``, or ``Inpainting(mask=m)`` when the mask has the image's own shape.
     ``mask`` has the image shape ``(C, H, W)``, or ``(H, W)`` applied to every channel. The
     measurement is compact (only observed pixels carry noise); ``A.T(y)`` is the zero-filled image.
+    Factories: ``Inpainting.random(shape, missing=0.7)`` (or ``keep=0.3``), ``Inpainting.box(shape, size)``.
     """
 
-    def __init__(self, mask: torch.Tensor, shape: tuple[int, ...] | torch.Size | None = None):
+    def __init__(self, shape: tuple[int, ...] | torch.Size | None = None, mask: torch.Tensor | None = None):
+        shape, mask = mask_after_shape("Inpainting", shape, mask)
         mask = torch.as_tensor(mask).to(torch.bool).cpu()
         if shape is None:
             shape = mask.shape
@@ -80,14 +83,28 @@ class Inpainting(LinearOperator):
         super().__init__((c, h, w), (m,))
 
     @classmethod
-    def random(cls, shape, fraction: float, seed: int = 0) -> Inpainting:
-        """Random pixels missing: ``fraction`` is the share of pixels **removed** (0.7 keeps 30%)."""
-        if not 0.0 <= fraction < 1.0:
-            raise InvpriorError(f"fraction (share of missing pixels) must be in [0, 1), got {fraction}")
+    def random(
+        cls, shape, missing: float | None = None, seed: int = 0, *, keep: float | None = None, fraction=None
+    ) -> Inpainting:
+        """Random pixels missing, the same in every channel: give ``missing``, the share of pixels
+        removed (``missing=0.7`` keeps 30%), or ``keep``, the share observed (deepinv's mask ratio).
+        ``fraction`` is the old name of ``missing``."""
+        if fraction is not None:
+            if missing is not None:
+                raise InvpriorError("give missing= only (fraction= is its old name)")
+            missing = fraction
+        if (missing is None) == (keep is None):
+            raise InvpriorError("give exactly one of missing= (share of pixels removed) or keep= (share observed)")
+        if keep is not None:
+            if not 0.0 < keep <= 1.0:
+                raise InvpriorError(f"keep (share of observed pixels) must be in (0, 1], got {keep}")
+            missing = 1.0 - keep
+        if not 0.0 <= missing < 1.0:
+            raise InvpriorError(f"missing (share of missing pixels) must be in [0, 1), got {missing}")
         c, h, w = normalize_image_shape(shape)
         g = torch.Generator().manual_seed(seed)
-        keep = torch.rand(h, w, generator=g, dtype=torch.float64) >= fraction
-        return cls(keep, (c, h, w))
+        observed = torch.rand(h, w, generator=g, dtype=torch.float64) >= missing
+        return cls((c, h, w), observed)
 
     @classmethod
     def box(cls, shape, size: int | float, center: tuple[int, int] | None = None) -> Inpainting:
@@ -101,7 +118,7 @@ class Inpainting(LinearOperator):
         keep = torch.ones(h, w, dtype=torch.bool)
         i0, j0 = max(ci - side_h // 2, 0), max(cj - side_w // 2, 0)
         keep[i0 : i0 + side_h, j0 : j0 + side_w] = False
-        return cls(keep, (c, h, w))
+        return cls((c, h, w), keep)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], -1)[:, self.index.to(x.device)]
@@ -144,11 +161,13 @@ class Inpainting(LinearOperator):
 class Matrix(LinearOperator):
     """A dense matrix ``A`` of shape ``(m, n)`` acting on vectors ``(batch, n)``.
 
-    With ``in_shape`` the input is flattened first (e.g. a Gaussian sensing matrix on 28x28 images).
-    The SVD view is computed once, in float64, on first use.
+    ``Matrix(in_shape, A)``, or ``Matrix(A)`` for vectors of ``n`` entries. With ``in_shape`` the
+    input is flattened first (e.g. a Gaussian sensing matrix on 28x28 images). The SVD view is
+    computed once, in float64, on first use.
     """
 
-    def __init__(self, A: torch.Tensor, in_shape: tuple[int, ...] | None = None):
+    def __init__(self, in_shape: tuple[int, ...] | None = None, A: torch.Tensor | None = None):
+        in_shape, A = mask_after_shape("Matrix", in_shape, A, "A")
         A = torch.as_tensor(A)
         if A.dim() != 2:
             raise InvpriorError(f"Matrix needs a 2-D tensor, got shape {tuple(A.shape)}")

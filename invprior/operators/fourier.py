@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .._checks import InvpriorError, check_shape, normalize_image_shape
-from .base import SVD, LinearOperator, complex_dtype
+from .base import SVD, LinearOperator, complex_dtype, looks_like_shape, mask_after_shape, shape_first, warn_old_order
 
 __all__ = ["MRI", "Blur", "CompressedSensing", "SuperResolution", "hartley", "hartley2"]
 
@@ -39,12 +39,13 @@ class Blur(LinearOperator):
     """Circular convolution ``A x = k * x`` with a real 2-D kernel, applied to every channel (FFT).
 
     The kernel's centre pixel ``(kh // 2, kw // 2)`` is the origin. Constructors:
-    ``Blur.gaussian(sigma, shape)``, ``Blur.motion(length, angle, shape)``, or ``Blur(kernel, shape)``.
+    ``Blur.gaussian(shape, sigma)``, ``Blur.motion(shape, length, angle)``, or ``Blur(shape, kernel)``.
     A kernel tensor that requires grad makes the operator differentiable in it (blind deblurring:
-    ``loss(Blur(k, shape)(x)).backward()`` reaches ``k``); build a new ``Blur`` after each kernel update.
+    ``loss(Blur(shape, k)(x)).backward()`` reaches ``k``); build a new ``Blur`` after each kernel update.
     """
 
-    def __init__(self, kernel: torch.Tensor | np.ndarray, shape):
+    def __init__(self, shape, kernel: torch.Tensor | np.ndarray):
+        shape, kernel = shape_first("Blur", shape, kernel, "kernel")
         if isinstance(kernel, torch.Tensor):  # keeps the autograd graph of a kernel being estimated
             k = kernel.to(torch.float64)
         else:
@@ -64,19 +65,23 @@ class Blur(LinearOperator):
         super().__init__((c, h, w), (c, h, w))
 
     @classmethod
-    def gaussian(cls, sigma: float, shape, truncate: float = 3.0) -> Blur:
+    def gaussian(cls, shape, sigma: float, truncate: float = 3.0) -> Blur:
         """Isotropic Gaussian kernel of standard deviation ``sigma`` pixels, radius ``ceil(truncate*sigma)``."""
+        shape, sigma = shape_first("Blur.gaussian", shape, sigma, "sigma")
         if sigma <= 0:
             raise InvpriorError(f"sigma must be > 0, got {sigma}")
         r = max(1, math.ceil(truncate * sigma))
         t = torch.arange(-r, r + 1, dtype=torch.float64)
         g = torch.exp(-(t**2) / (2 * sigma**2))
         k = g[:, None] * g[None, :]
-        return cls(k / k.sum(), shape)
+        return cls(shape, k / k.sum())
 
     @classmethod
-    def motion(cls, length: float, angle: float, shape) -> Blur:
+    def motion(cls, shape, length: float, angle: float) -> Blur:
         """Linear motion blur over ``length`` pixels at ``angle`` degrees (anti-aliased line kernel)."""
+        if not looks_like_shape(shape) and looks_like_shape(angle):  # invprior 0.1: (length, angle, shape)
+            warn_old_order("Blur.motion", "length, angle", stacklevel=3)
+            shape, length, angle = angle, shape, length
         if length < 1:
             raise InvpriorError(f"motion length must be >= 1 pixel, got {length}")
         r = math.ceil(length / 2) + 1
@@ -88,7 +93,7 @@ class Blur(LinearOperator):
         fx, fy = px - x0, py - y0
         for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
             k.index_put_((y0 + dy, x0 + dx), wgt, accumulate=True)
-        return cls(k / k.sum(), shape)
+        return cls(shape, k / k.sum())
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         K = self._like("K", self.K, x, complex_=True)
@@ -150,7 +155,8 @@ class SuperResolution(LinearOperator):
     and ``A^+ = f² A^T`` (nearest-neighbour upsampling).
     """
 
-    def __init__(self, factor: int, shape):
+    def __init__(self, shape, factor: int):
+        shape, factor = shape_first("SuperResolution", shape, factor, "factor")
         c, h, w = normalize_image_shape(shape)
         f = int(factor)
         if f < 1 or h % f or w % f:
@@ -223,7 +229,8 @@ class MRI(LinearOperator):
     real SVD (Hartley basis, singular values 1 on the sampled set), which ``MRI.cartesian`` ensures.
     """
 
-    def __init__(self, mask: torch.Tensor, shape=None):
+    def __init__(self, shape=None, mask: torch.Tensor | None = None):
+        shape, mask = mask_after_shape("MRI", shape, mask)
         mask = torch.as_tensor(mask).to(torch.bool).cpu()
         if mask.dim() != 2:
             raise InvpriorError(f"the MRI mask must be a 2-D (H, W) k-space mask, got shape {tuple(mask.shape)}")
@@ -260,7 +267,7 @@ class MRI(LinearOperator):
             j = (-i) % h
             lines[i] = lines[j] = True
         mask = lines[:, None].expand(h, w).clone()
-        return cls(mask, (c, h, w))
+        return cls((c, h, w), mask)
 
     @property
     def acceleration(self) -> float:
@@ -330,7 +337,8 @@ class CompressedSensing(LinearOperator):
     ``kind="auto"`` picks Gaussian up to 4096 entries. Both have ``E||A x||² = ||x||²``.
     """
 
-    def __init__(self, m: int, shape, seed: int = 0, kind: str = "auto"):
+    def __init__(self, shape, m: int, seed: int = 0, kind: str = "auto"):
+        shape, m = shape_first("CompressedSensing", shape, m, "m")
         shape = tuple(int(s) for s in shape)
         if len(shape) == 4:
             shape = shape[1:]
@@ -376,7 +384,7 @@ class CompressedSensing(LinearOperator):
         if self.kind == "gaussian":
             from .basic import Matrix
 
-            self._svd = Matrix(self.matrix, in_shape=shape).svd()
+            self._svd = Matrix(shape, self.matrix).svd()
             return self._svd
         inv_perm = torch.argsort(self.perm)
 

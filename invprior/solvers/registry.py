@@ -212,7 +212,7 @@ def _estimated_kernel_problem(problem: Problem, result) -> Problem | None:
     if problem.batch != 1:
         return None
     k = result.diagnostics.extra["kernel"][0]
-    return Problem(Blur(k, problem.operator.in_shape), problem.y, problem.noise, truth=problem.truth)
+    return Problem(Blur(problem.operator.in_shape, k), problem.y, problem.noise, truth=problem.truth)
 
 
 def _need_image(problem: Problem, prior) -> str | None:

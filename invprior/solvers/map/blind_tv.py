@@ -109,14 +109,14 @@ def blind_tv(
     def solve(y: torch.Tensor, sigma: float, k: torch.Tensor, weight: float, x0, n: int, t: float) -> torch.Tensor:
         out = []
         for b in range(B):
-            pb_ = Problem(Blur(k[b], tuple(y.shape[1:])), y[b : b + 1], GaussianNoise(sigma))
+            pb_ = Problem(Blur(tuple(y.shape[1:]), k[b]), y[b : b + 1], GaussianNoise(sigma))
             tv = TV(weight, tol=prior.tol, max_iter=prior.max_iter)
             out.append(pdhg(pb_, tv, steps=n, tol=t, x0=None if x0 is None else x0[b : b + 1]).mean)
         return torch.cat(out)
 
     if fixed_kernel is not None:
         fk = check_kernel(fixed_kernel, A.in_shape, "fixed_kernel")
-        r = pdhg(Problem(Blur(fk, A.in_shape), problem.y, problem.noise, truth=problem.truth), prior, steps=steps,
+        r = pdhg(Problem(Blur(A.in_shape, fk), problem.y, problem.noise, truth=problem.truth), prior, steps=steps,
                  tol=tol)  # fmt: skip
         return _with_kernels(r, problem, fk.expand(B, -1, -1), 1, [])
     size = kernel_size or max(A.kernel.shape) | 1

@@ -99,7 +99,7 @@ def _setup(problem: Problem, name: str, kernel: str, kernel_size: int | None, ke
 
 
 def _oracle(problem: Problem, fk: torch.Tensor) -> Problem:
-    return Problem(Blur(fk, problem.operator.in_shape), problem.y, problem.noise, truth=problem.truth)
+    return Problem(Blur(problem.operator.in_shape, fk), problem.y, problem.noise, truth=problem.truth)
 
 
 @register("blind_dps", family="sample", needs=("blur", "diffusion"),
