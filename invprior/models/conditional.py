@@ -183,10 +183,13 @@ class E2EUNet(nn.Module):
         self.config = {"net": net.config, "family": self.family}
 
     def forward(self, cond: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-        zero = torch.zeros(cond.shape[0], device=cond.device)
+        from .._device import run_on
+
+        c = run_on(self, cond)
+        zero = torch.zeros(c.shape[0], device=c.device, dtype=c.dtype)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            f = self.net(cond[:, :1], zero, cond[:, 1:])
-        return (cond[:, :1] + f.float() + 1) / 2
+            f = self.net(c[:, :1], zero, c[:, 1:])
+        return ((c[:, :1] + f.to(c.dtype) + 1) / 2).to(cond.device, cond.dtype)
 
 
 class FlowUNet(nn.Module):
@@ -200,10 +203,13 @@ class FlowUNet(nn.Module):
 
     def forward(self, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
                 bf16: bool = False) -> torch.Tensor:  # fmt: skip
-        t = torch.as_tensor(t, dtype=torch.float32, device=xt.device).flatten().expand(xt.shape[0])
+        from .._device import run_on
+
+        x_in = run_on(self, xt)
+        t = torch.as_tensor(t, dtype=x_in.dtype, device=x_in.device).flatten().expand(xt.shape[0])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            v = self.net(xt.float(), t, cond)
-        return v.to(xt.dtype)
+            v = self.net(x_in, t, None if cond is None else run_on(self, cond))
+        return v.to(xt.device, xt.dtype)
 
     def loss(self, x: torch.Tensor, g: torch.Generator, cond: torch.Tensor | None = None,
              bf16: bool = True) -> torch.Tensor:  # fmt: skip

@@ -37,7 +37,7 @@ class FourierEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
-        a = c.reshape(-1, 1).float() * self.freqs[None]
+        a = c.reshape(-1, 1).to(self.freqs.dtype) * self.freqs[None]  # the module's dtype (float32 unless moved)
         return self.mlp(torch.cat([a.cos(), a.sin()], dim=1))
 
 
@@ -167,9 +167,10 @@ class EDMDenoiser(nn.Module):
         c_skip = sd**2 / (s**2 + sd**2)
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
-        inp = (c_in * xs).float()
+        pdt = self.net.head.weight.dtype  # the network's own dtype (float32 unless it was moved)
+        inp = (c_in * xs).to(pdt)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            f = self.net(inp, s.reshape(-1).float().clamp(max=self.sigma_cond_max).log() / 4)
+            f = self.net(inp, s.reshape(-1).to(pdt).clamp(max=self.sigma_cond_max).log() / 4)
         return c_skip * xs + c_out * f.to(xs.dtype)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import InvpriorError, check_dtype, check_finite, check_image_range, check_shape, make_generator
-from .base import LinearOperator, Operator
+from .base import LinearOperator, Operator, complex_dtype
 from .noise import GaussianNoise, Noise
 
 __all__ = ["Problem", "simulate"]
@@ -74,6 +74,23 @@ class Problem:
     def dtype(self) -> torch.dtype:
         return self.y.real.dtype if self.y.is_complex() else self.y.dtype
 
+    def to(self, device=None, dtype=None) -> Problem:
+        """This problem with ``y`` (and the truth) on ``device`` and in the real ``dtype`` (complex data
+        keep their complex kind). The operator follows its input, so nothing else moves."""
+        from .._device import check_device
+        from .._device import check_dtype as floating_dtype
+
+        d, t = check_device(device), floating_dtype(dtype)
+
+        def move(v: torch.Tensor | None) -> torch.Tensor | None:
+            if v is None:
+                return None
+            if t is not None:
+                v = v.to(complex_dtype(t)) if v.is_complex() else v.to(t)
+            return v.to(d) if d is not None else v
+
+        return Problem(self.operator, move(self.y), self.noise, move(self.truth))
+
     # ----- data term ---------------------------------------------------------------------------
     def nll(self, x: torch.Tensor) -> torch.Tensor:
         """``-log p(y | x)`` per batch element."""
@@ -91,7 +108,7 @@ class Problem:
     def chi2(self, x: torch.Tensor) -> torch.Tensor:
         """Data fit ``||y - A x||² / (m Var)`` per batch element: ≈ 1 at the noise level."""
         if isinstance(self.noise, GaussianNoise) and self.noise.sigma == 0:
-            return torch.full((x.shape[0],), float("nan"), dtype=self.dtype)
+            return torch.full((x.shape[0],), float("nan"), dtype=self.dtype, device=self.y.device)
         return self.noise.chi2(self.y, self.operator(x))
 
     def __repr__(self) -> str:

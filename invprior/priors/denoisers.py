@@ -197,8 +197,11 @@ class LearnedDenoiser(Denoiser):
         return f"LearnedDenoiser({self.name!r})"
 
     def _denoise(self, x, sigmas):
-        s = torch.tensor(sigmas, dtype=torch.float32, device=x.device)
-        xf = x.to(torch.float32)
+        from .._device import module_placement
+
+        dev, dt = module_placement(self.model)
+        s = torch.tensor(sigmas, dtype=dt, device=dev)
+        xf = x.to(dev, dt)
         c = self.model.config["channels"]
         if x.shape[1] != c:
             if c == 1:  # a gray model on colour images: per channel
@@ -207,6 +210,6 @@ class LearnedDenoiser(Denoiser):
                 return out.reshape(b, C, H, W)
             raise InvpriorError(f"this denoiser takes {c} channel(s), got {x.shape[1]}")
         if x.requires_grad:
-            return self.model(xf, s).to(x.dtype)
+            return self.model(xf, s).to(x.device, x.dtype)
         with torch.no_grad():
-            return self.model(xf, s).to(x.dtype)
+            return self.model(xf, s).to(x.device, x.dtype)

@@ -94,11 +94,13 @@ class Diffusion:
 
     @classmethod
     def from_module(cls, module, sigma_min: float, sigma_max: float, shape, name: str = "diffusion", info=None):
-        """Wrap a network ``module(x, sigma) -> D`` that runs in float32: inputs of any float dtype are
-        cast for the call and the output cast back (gradients flow through the cast)."""
+        """Wrap a network ``module(x, sigma) -> D``. It runs where its weights are (device and dtype;
+        float32 for a plain callable): inputs are moved and cast for the call and the output comes back
+        on the input's device and in its dtype (gradients flow through the casts)."""
+        from .._device import run_on
 
         def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            return module(x.to(torch.float32), sigma.to(torch.float32)).to(x.dtype)
+            return module(run_on(module, x), run_on(module, sigma)).to(x.device, x.dtype)
 
         out = cls(D, sigma_min, sigma_max, shape, name=name)
         out.info = info or {}
@@ -155,7 +157,7 @@ class Diffusion:
     @classmethod
     def from_diffusers(
         cls, folder: str | Path, name: str | None = None, device: str | torch.device | None = None,
-        torch_dtype: torch.dtype | None = None,
+        torch_dtype: torch.dtype | None = None, dtype: torch.dtype | None = None,
     ) -> Diffusion:  # fmt: skip
         """Load a local diffusers ``UNet2DModel`` with its DDPM/DDIM scheduler into the sigma view.
 
@@ -164,11 +166,17 @@ class Diffusion:
         ``scaled_linear`` or ``squaredcos_cap_v2``) give ``alphas_cumprod``; its ``prediction_type``
         (``epsilon``, ``v_prediction``, ``sample``) picks the conversion. diffusers models work on
         [-1, 1] images; the prior takes [0, 1]. A non-square ``sample_size`` ``[H, W]`` is kept.
-        ``device``/``torch_dtype`` place the network (inputs are moved and cast to them, outputs cast
-        back to the input's dtype). diffusers' own load-time warnings are silenced. Needs the optional
-        extra ``invprior[diffusers]``.
+        ``device``/``dtype`` (or diffusers' name ``torch_dtype``) place the network (inputs are moved
+        and cast to it, outputs come back on the input's device and in its dtype). diffusers' own
+        load-time warnings are silenced. Needs the optional extra ``invprior[diffusers]``.
         """
         import json
+
+        from .._device import check_device, check_dtype
+
+        if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+            raise InvpriorError(f"give dtype= or torch_dtype=, not both ({dtype} and {torch_dtype})")
+        device, torch_dtype = check_device(device), check_dtype(dtype if dtype is not None else torch_dtype)
 
         try:
             from diffusers import UNet2DModel
@@ -197,8 +205,10 @@ class Diffusion:
         finally:
             dlog.set_verbosity(level)
         if device is not None or torch_dtype is not None:
+            from .._device import place
+
             try:
-                net = net.to(device=device, dtype=torch_dtype)
+                net = place(net, device, torch_dtype)
             except (RuntimeError, TypeError, ValueError) as e:
                 raise InvpriorError(f"cannot place the model on device={device!r}, dtype={torch_dtype!r}: {e}") from e
         for p in net.parameters():

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .._checks import InvpriorError, make_generator
+from .._device import module_placement
 
 __all__ = ["Flow", "LatentGenerator"]
 
@@ -44,7 +45,9 @@ class LatentGenerator:
         compute_dtype: torch.dtype | None = torch.float32,
     ):
         self._G = _freeze(generator) if isinstance(generator, nn.Module) else generator
-        self.compute_dtype = compute_dtype  # the network's dtype (None: call it in the latent's dtype)
+        # the network whose weights say where it runs (a VAE's decode is a method of the VAE module)
+        self._module = generator if isinstance(generator, nn.Module) else getattr(generator, "__self__", None)
+        self.compute_dtype = compute_dtype  # a plain callable's dtype (None: call it in the latent's dtype)
         self.latent_dim = int(latent_dim)
         self.shape = tuple(int(s) for s in shape)
         self.kind = kind
@@ -63,15 +66,20 @@ class LatentGenerator:
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InvpriorError(f"{self.name} takes latents of shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
-        out = self._G(z if self.compute_dtype is None else z.to(self.compute_dtype))
-        return out.to(z.dtype).reshape(z.shape[0], *self.shape)
+        out = self._G(self._c(z))
+        return out.to(z.device, z.dtype).reshape(z.shape[0], *self.shape)
 
     generate = __call__
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if self._encoder is None:
             raise InvpriorError(f"{self.name} ({self.kind}) has no encoder; only VAE priors do")
-        return self._encoder(x if self.compute_dtype is None else x.to(self.compute_dtype)).to(x.dtype)
+        return self._encoder(self._c(x)).to(x.device, x.dtype)
+
+    def _c(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` on the network's device and in its dtype (see ``invprior._device``)."""
+        dev, dt = module_placement(self._module, self.compute_dtype)
+        return t.to(device=dev or t.device, dtype=(dt or t.dtype) if self.compute_dtype is not None else t.dtype)
 
     def sample_latent(self, n: int, seed: int | torch.Generator | None = 0, dtype=torch.float32) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=make_generator(seed), dtype=dtype)
@@ -113,10 +121,10 @@ class Flow:
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(x)
         z, ld = self.model(self._c(x))
-        return z.to(x.dtype), ld.to(x.dtype)
+        return z.to(x.device, x.dtype), ld.to(x.device, x.dtype)
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.inverse(self._c(z)).to(z.dtype).reshape(z.shape[0], *self.shape)
+        return self.model.inverse(self._c(z)).to(z.device, z.dtype).reshape(z.shape[0], *self.shape)
 
     def inverse_log_prob(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, log p(x))`` for ``x = f⁻¹(z)``: from the inverse pass's own log-determinant when the
@@ -127,14 +135,15 @@ class Flow:
             x = self.inverse(z)
             return x, log_n + self.forward(x)[1]
         x, ld = self.model.inverse(self._c(z), logdet=True)
-        return x.to(z.dtype).reshape(z.shape[0], *self.shape), log_n - ld.to(z.dtype)
+        return x.to(z.device, z.dtype).reshape(z.shape[0], *self.shape), log_n - ld.to(z.device, z.dtype)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        return self.model.log_prob(self._c(x)).to(x.dtype)
+        return self.model.log_prob(self._c(x)).to(x.device, x.dtype)
 
     def _c(self, t: torch.Tensor) -> torch.Tensor:
-        return t if self.compute_dtype is None else t.to(self.compute_dtype)
+        dev, dt = module_placement(self.model, self.compute_dtype)
+        return t.to(device=dev or t.device, dtype=(dt or t.dtype) if self.compute_dtype is not None else t.dtype)
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | torch.Generator | None = 0, temperature: float = 1.0) -> torch.Tensor:

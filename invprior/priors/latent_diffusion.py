@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._device import run_on
 from .diffusion import Diffusion
 
 __all__ = ["LatentDiffusion"]
@@ -51,10 +52,10 @@ class LatentDiffusion:
                                        name=f"{name} (latent)", info=info)  # fmt: skip
 
         def decode(z: torch.Tensor) -> torch.Tensor:
-            return ae.decode(z.float() * ae.latent_std).to(z.dtype)
+            return ae.decode(run_on(ae, z) * ae.latent_std).to(z.device, z.dtype)
 
         def encode(x: torch.Tensor) -> torch.Tensor:
-            return (ae.encode(x.float())[0] / ae.latent_std).to(x.dtype)
+            return (ae.encode(run_on(ae, x))[0] / ae.latent_std).to(x.device, x.dtype)
 
         out = cls(latent, decode, encode, shape, name, info)
         out.ae, out.module = ae, edm

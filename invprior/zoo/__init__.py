@@ -68,20 +68,27 @@ def list() -> builtins.list[dict[str, Any]]:
     return rows
 
 
-def load_file(file: str | Path, name: str | None = None):
+def load_file(file: str | Path, name: str | None = None, device=None, dtype=None):
     """Load any weights file written by ``invprior train`` as the prior object of its kind.
+
+    ``device`` and ``dtype`` place the network (default: CPU, float32). Whatever they are, the prior
+    takes inputs on any device and in any float dtype and returns results on the input's device and in
+    its dtype (inputs are moved and cast to the network for each call).
 
     Before anything is built: the file's sha256 is checked against its card (``verify``), every
     weight must be finite, and the architecture config must lie in sane ranges and describe exactly
     the tensors in the file (checked on torch's ``meta`` device, which allocates nothing).
     """
+    from .._device import check_device, check_dtype, place
     from ..models.checkpoint import load_model
     from ..priors.denoisers import LearnedDenoiser
     from ..priors.diffusion import Diffusion
     from ..priors.generative import Flow, LatentGenerator
 
+    device, dtype = check_device(device), check_dtype(dtype)  # a bad device fails before any loading
     file = Path(file)
     model, meta = load_model(file)
+    place(model, device, dtype)
     name = name or file.stem
     model.eval()
     for p in model.parameters():
@@ -125,6 +132,7 @@ def load_file(file: str | Path, name: str | None = None):
         elif not (_DIR / f"{ref}.safetensors").exists():
             raise InvpriorError(f"{file} decodes with the autoencoder {ref!r}, which is not in the zoo")
         ae, ae_meta = load_autoencoder(ref)
+        place(ae, device, dtype)
         if meta.get("autoencoder_sha256") and ae_meta["sha256"] != meta["autoencoder_sha256"]:
             raise InvpriorError(
                 f"{file} was trained on the latents of another {ref} (sha256 {meta['autoencoder_sha256'][:12]}..., "
@@ -148,11 +156,14 @@ def load_file(file: str | Path, name: str | None = None):
     raise InvpriorError(f"{file}: unknown model kind {kind!r}")
 
 
-def load(name: str):
+def load(name: str, device=None, dtype=None):
     """Load a shipped model by name as the prior object of its kind (see the module docstring). Sampler
     settings tuned for it on validation data (its card's ``"sampler defaults"``) become the defaults of
-    ``ip.solve`` with it; options given to ``solve`` override them."""
-    out = load_file(path(name), name)
+    ``ip.solve`` with it; options given to ``solve`` override them.
+
+    ``device``/``dtype`` place the network, e.g. ``zoo.load("diffusion-natural", device="cuda",
+    dtype=torch.float16)``; results still follow each input's device and dtype."""
+    out = load_file(path(name), name, device=device, dtype=dtype)
     tuned = info(name).get("sampler defaults")
     if tuned and isinstance(getattr(out, "info", None), dict):
         out.info = {**out.info, "sampler defaults": tuned}
