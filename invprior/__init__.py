@@ -4,7 +4,7 @@ import invprior as ip
 x = ip.data.image("camera", size=128)
 A = ip.operators.Blur.gaussian(x.shape, sigma=2.0)
 problem = ip.simulate(A, x, noise=ip.operators.GaussianNoise(0.02), seed=0)
-result = ip.solve(problem, ip.priors.TV(weight=10.0), method="fista")
+result = ip.solve(problem, ip.priors.TV(weight=0.2), method="fista")
 ip.eval.psnr(result.mean, x)  # 26.55 dB (docs/results/classical.md)
 """
 

@@ -68,7 +68,9 @@ def main() -> None:
             scores = []
             for w in grid:
                 ps = [
-                    ip.eval.psnr(ip.solve(p, cls(float(w)), method="fista", steps=200).mean, p.truth) for p in problems
+                    # the grid is absolute (w / sigma of the noise-relative weight): the table keeps those units
+                    ip.eval.psnr(ip.solve(p, cls(float(w) * sigma), method="fista", steps=200).mean, p.truth)
+                    for p in problems
                 ]
                 scores.append(float(np.mean(ps)))
             best = int(np.argmax(scores))

@@ -78,7 +78,7 @@ def _tik():
 
 def _solve(method: str, prior=None, problem=None, **options):
     return ip.solve(
-        problem or _blur_problem(), prior if prior is not None else ip.priors.TV(0.05), method=method, **options
+        problem or _blur_problem(), prior if prior is not None else ip.priors.TV(0.0025), method=method, **options
     )
 
 

@@ -42,7 +42,7 @@ def test_given_the_true_kernel_blind_reddiff_is_reddiff_and_blind_tv_is_pdhg():
     blind = ip.solve(problem, prior, method="blind_reddiff", fixed_kernel=k, steps=20, n_samples=3, seed=3)
     red = ip.solve(problem, prior, method="reddiff", steps=20, n_samples=3, seed=3)
     torch.testing.assert_close(blind.samples, red.samples)
-    tv = ip.priors.TV(5.0)
+    tv = ip.priors.TV(0.1)
     blind = ip.solve(problem, tv, method="blind_tv", fixed_kernel=k, steps=50)
     torch.testing.assert_close(blind.mean, ip.solve(problem, tv, method="pdhg", steps=50).mean)
 
@@ -149,7 +149,7 @@ def test_blind_tv_estimates_the_kernel_on_a_validation_photograph():
     x = ip.data.images.image("clock", 128)
     k = random_kernels(3, 15, seed=5)[0]
     problem = ip.simulate(Blur((1, 128, 128), k), x, 0.01, seed=0)
-    r = ip.solve(problem, ip.priors.TV(10.0), method="blind_tv", kernel_size=15, kernel_steps=50)
+    r = ip.solve(problem, ip.priors.TV(0.1), method="blind_tv", kernel_size=15, kernel_steps=50)
     start = gaussian_kernel(torch.eye(2, dtype=torch.float64), 15)
     assert float(kernel_error(r.diagnostics.extra["kernel"][0], k)) < 0.5 < float(kernel_error(start, k))
     assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(problem.y, x) + 1.5

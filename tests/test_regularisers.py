@@ -144,3 +144,20 @@ def test_weights_are_validated():
         TV("often")
     with pytest.raises(ip.InvpriorError, match=r"resolved by ip\.solve"):
         TV("auto").value(_img())
+
+
+def test_sparsity_weights_are_relative_to_the_noise_and_a_first_guess_of_one_is_good():
+    """TV/wavelet weights act as weight / sigma in ip.solve (docs/results/weight-scale.md: the best
+    noise-relative weight stays in ~0.2-2 from sigma 0.01 to 0.1, the absolute one moves 20x)."""
+    x = ip.data.image("camera", 64).double()
+    for sigma in (0.01, 0.1):
+        p = ip.simulate(ip.operators.Blur.gaussian(x.shape, 1.5), x, sigma, seed=0)
+        r = ip.solve(p, TV(), method="pdhg")  # the default weight, 1
+        same = ip.solvers.get("pdhg").fn(p, TV(1.0 / sigma))  # the absolute weight it stands for
+        torch.testing.assert_close(r.mean, same.mean)
+        assert ip.eval.psnr(r.mean, x) > ip.eval.psnr(p.y, x) + 1.5
+    bound = WaveletL1(0.5).for_noise(0.02)
+    assert bound.w == pytest.approx(25.0) and bound.for_noise(0.5) is bound  # binding happens once
+    assert "for noise sigma 0.02" in repr(bound)
+    assert ip.priors.Tikhonov(3.0).for_noise(0.02).w == 3.0  # a precision: absolute
+    assert TV(2.0).w == 2.0  # on its own (prox, value): weight · TV

@@ -119,13 +119,12 @@ def tikhonov_default(case: str, kind: str) -> float:
         return float(table["fallback"][kind])
 
 
-_FALLBACK_WEIGHTS = {"tv": 30.0, "wavelet": 10.0}
-
-
 def regulariser_default(case: str, prior: str) -> float:
-    """TV / wavelet-L1 weight for a case, tuned on validation images by ``scripts/tune_classical.py``."""
+    """TV / wavelet-L1 weight for a case in their noise-relative units, tuned on validation images by
+    ``scripts/tune_classical.py`` (its table holds absolute weights ``w`` at the case's noise level
+    ``sigma``; the relative weight is ``w · sigma``). 1.0 for a case that was not tuned."""
     try:
         table = json.loads(resources.files("invprior.eval").joinpath("classical_defaults.json").read_text())
-        return float(table["weights"][case][prior])
+        return float(table["weights"][case][prior]) * CASES[case].noise
     except (FileNotFoundError, KeyError):
-        return _FALLBACK_WEIGHTS[prior]
+        return 1.0

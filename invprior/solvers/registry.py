@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -318,6 +320,20 @@ def methods(problem: Problem | None = None, prior=None) -> list[Method]:
     return out
 
 
+METHOD_TABLE = Path(__file__).with_name("methods.json")  # what `invprior methods` prints without torch
+
+
+def method_rows() -> list[dict[str, str]]:
+    """One row per registered method: name, family, needs and reference (sorted as ``methods()``)."""
+    return [{"name": m.name, "family": m.family, "needs": ", ".join(m.needs) or "-", "reference": m.reference}
+            for m in methods()]  # fmt: skip
+
+
+def write_method_table() -> None:
+    """Refresh ``methods.json`` from the live registry (a test fails while it is stale)."""
+    METHOD_TABLE.write_text(json.dumps(method_rows(), indent=1, ensure_ascii=False) + "\n")
+
+
 def get(name: str) -> Method:
     _load_all()
     if name not in _REGISTRY:
@@ -361,6 +377,10 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
     evals0 = problem.operator.evals
     t0 = time.perf_counter()
     auto = auto_result = None
+    sigma = problem.sigma  # Gaussian noise only
+    # a noise-relative regulariser weight (TV, wavelet, ...) acts as weight / sigma in this problem
+    bind = getattr(prior, "relative_to_noise", False) and getattr(prior, "noise_sigma", 1) is None
+    bind = bind and isinstance(sigma, (int, float)) and sigma > 0
     if getattr(prior, "weight", None) == "auto":
         if m.family != "map":
             raise InvpriorError(f"weight='auto' is for MAP methods; give {m.name} a numeric weight")
@@ -379,18 +399,21 @@ def solve(problem: Problem, prior=None, method: str = "tikhonov", **options) -> 
                 kw["tol"] = max(10 * tol, 1e-4)  # loose while searching
             return m.fn(problem, pr, **kw)
 
-        w, trace, bound, auto_result = discrepancy_weight(problem, prior, run)
-        prior = prior.with_weight(w)
-        auto = {"auto_weight": w, "auto_trace": [[a, b] for a, b in trace], "auto_rule": "discrepancy chi2 = 1",
-                "auto_at_bound": bound}  # fmt: skip
+        w, trace, bound, auto_result = discrepancy_weight(problem, prior, run)  # in absolute units
+        unit = sigma if bind else 1.0  # reported in the regulariser's own units (relative: w·sigma)
+        prior = prior.with_weight(w * unit).for_noise(sigma if bind else None)
+        auto = {"auto_weight": w * unit, "auto_trace": [[a * unit, b] for a, b in trace],
+                "auto_rule": "discrepancy chi2 = 1", "auto_at_bound": bound}  # fmt: skip
         if bound is not None:
             warnings.warn(
                 f"weight='auto' could not reach chi2 = 1 with {m.name}: it stopped at the {bound} bound "
-                f"w = {w:g} (chi2 {trace[0 if bound == 'lower' else -1][1]:.3g} there); the data may be "
+                f"w = {w * unit:g} (chi2 {trace[0 if bound == 'lower' else -1][1]:.3g} there); the data may be "
                 "fitted better or worse than the noise level allows at any weight: check the noise level",
                 AutoWeightWarning,
                 stacklevel=2,
             )
+    elif bind:
+        prior = prior.for_noise(sigma)
     result = m.fn(problem, prior, **options) if auto is None else auto_result  # auto: its final solve
     _check_result(m.name, result)
     if auto is not None:

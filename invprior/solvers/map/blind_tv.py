@@ -94,9 +94,11 @@ def blind_tv(
     A = problem.operator
     if not isinstance(A, Blur):
         raise InvpriorError(f"blind_tv estimates a blur kernel: give a Blur operator, got {A.name}")
-    w = prior.weight
-    if not isinstance(w, (int, float)):
-        raise InvpriorError(f"blind_tv needs a numeric TV weight, got {w!r} (the discrepancy rule needs the kernel)")
+    if not isinstance(prior.weight, (int, float)):
+        raise InvpriorError(
+            f"blind_tv needs a numeric TV weight, got {prior.weight!r} (the discrepancy rule needs the kernel)"
+        )
+    w = prior.w  # absolute: the inner TV problems below are built unbound
     for name, v in (("outer", outer), ("inner", inner), ("kernel_steps", kernel_steps), ("steps", steps)):
         if not isinstance(v, int) or v < 1:
             raise InvpriorError(f"{name} must be a whole number >= 1, got {v!r}")
