@@ -61,11 +61,14 @@ def _configs(case: str, quick: bool) -> list[tuple[str, str, Callable[[], object
     if case in ("deblur", "inpaint") and not quick:
         out.append(("low rank, patches (PnP-HQS)", "pnp_hqs", LowRankDenoiser, {"steps": 15, "sigma_start": 0.3}))
     for name, den in _optional_denoisers().items():
+        if quick and name == "BM3D":  # ~8 s per solve even at 32²: not a smoke test's business
+            continue
         out.append((f"{name} (DPIR)", "dpir", lambda den=den: den, {"sigma_start": 0.3, "steps": 12}))
     return out
 
 
 def reconstruction_table(images=("camera", "coins"), size: int = 128, quick: bool = False) -> list[dict]:
+    images = images[:1] if quick else images
     rows = []
     jobs = [(img, case, params) for img in images for case, params in OPERATORS]
     for img, case, params in tqdm(jobs, desc="bench classical: reconstructions"):
@@ -88,17 +91,19 @@ def reconstruction_table(images=("camera", "coins"), size: int = 128, quick: boo
     return rows
 
 
-def speed_table(image: str = "camera", size: int = 128, weight: float | None = None) -> list[dict]:
-    """Time for each TV solver to come within 0.01 dB of the converged PSNR (doubling the step count)."""
+def speed_table(image: str = "camera", size: int = 128, weight: float | None = None, quick: bool = False) -> list[dict]:
+    """Time for each TV solver to come within 0.01 dB of the converged PSNR (doubling the step count;
+    ``quick``: a 300-step reference and at most 320 steps)."""
     x = data.image(image, size)
     problem = simulate(Blur.gaussian(x.shape, 2.0), x, 0.02, seed=0)
     w = regulariser_default("deblur", "tv") if weight is None else weight
-    ref = solve(problem, TV(w, tol=1e-7, max_iter=1000), method="fista", steps=2000, tol=1e-9)
+    ref_steps, cap = (300, 320) if quick else (2000, 5120)
+    ref = solve(problem, TV(w, tol=1e-7, max_iter=1000), method="fista", steps=ref_steps, tol=1e-9)
     p_ref = metrics.psnr(ref.mean, x)
     rows = []
     for method in tqdm(["fista", "pgd", "admm", "pdhg"], desc="bench classical: TV speed"):
         steps, found = 5, None
-        while steps <= 5120 and found is None:
+        while steps <= cap and found is None:
             t0 = time.perf_counter()
             r = solve(problem, TV(w), method=method, steps=steps, tol=0.0)
             dt = time.perf_counter() - t0
@@ -107,15 +112,15 @@ def speed_table(image: str = "camera", size: int = 128, weight: float | None = N
                 found = (steps, dt, p)
             steps *= 2
         rows.append({
-            "solver": method, "iterations": found[0] if found else "> 5120",
+            "solver": method, "iterations": found[0] if found else f"> {cap}",
             "time s": found[1] if found else float("nan"), "PSNR": found[2] if found else p,
             "converged PSNR": p_ref,
         })  # fmt: skip
     return rows
 
 
-def denoiser_table(size: int = 256, sigmas=(0.05, 0.1)) -> list[dict]:
-    images = data.image_names("test")
+def denoiser_table(size: int = 256, sigmas=(0.05, 0.1), quick: bool = False) -> list[dict]:
+    images = data.image_names("test")[: 2 if quick else None]
     dens = {"TV": TVDenoiser(), "wavelet": WaveletDenoiser(), "NLM": NLMDenoiser(), "low rank": LowRankDenoiser(),
             **_optional_denoisers()}  # fmt: skip
     g = torch.Generator().manual_seed(0)
@@ -132,9 +137,10 @@ def denoiser_table(size: int = 256, sigmas=(0.05, 0.1)) -> list[dict]:
     return rows
 
 
-def methods_table(image: str = "camera", size: int = 128) -> list[dict]:
+def methods_table(image: str = "camera", size: int = 128, quick: bool = False) -> list[dict]:
     """Every classical MAP and Langevin method at its defaults on Gaussian deblurring (2 px, noise 0.02);
-    samplers also report the mean posterior std and the coverage of their 90% intervals."""
+    samplers also report the mean posterior std and the coverage of their 90% intervals. ``quick``:
+    samplers run 200 steps (50 burn-in) instead of their defaults."""
     from ..priors import LearnedDenoiser
 
     x = data.image(image, size)
@@ -147,6 +153,9 @@ def methods_table(image: str = "camera", size: int = 128) -> list[dict]:
         ("hqs", tv, {}), ("pdhg", tv, {}), ("pnp_admm", den, {}), ("pnp_hqs", den, {}), ("dpir", den, {}),
         ("red", den, {}), ("ula", tik, {}), ("myula", wav, {}), ("pnp_ula", den, {"steps": 1000, "burn_in": 300}),
     ]  # fmt: skip
+    if quick:
+        short = {"steps": 200, "burn_in": 50}
+        runs = [(m, p, short if m in ("ula", "myula", "pnp_ula") else o) for m, p, o in runs]
     rows = []
     for method, prior, opts in tqdm(runs, desc="bench classical: methods"):
         r = solve(problem, prior, method=method, **opts)

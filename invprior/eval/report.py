@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .._io import result_folder_write
+from .._table import markdown_table
 from ..operators import CT, MRI, Blur, Identity, Inpainting, LinearOperator, PhaseRetrieval, Problem, SuperResolution
 
 __all__ = ["Panel", "ReportRow", "markdown_table", "measurement_image", "normalise", "save_grid"]
@@ -91,25 +91,6 @@ def save_grid(rows: Sequence[ReportRow], path: str | Path, cell: float = 2.0) ->
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def markdown_table(rows: Sequence[dict[str, object]], columns: Sequence[str] | None = None) -> str:
-    """A Markdown table; floats get 4 significant digits."""
-    if not rows:
-        return "(no rows)\n"
-    columns = list(columns or rows[0].keys())
-
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            if math.isnan(v):
-                return "n/a"
-            return f"{v:.4g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for r in rows:
-        lines.append("| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def save_convergence(
