@@ -157,13 +157,11 @@ def _command() -> str:
 @app.command("methods")
 def methods_cmd() -> None:
     """List the registered methods: name, family, needs and reference."""
-    from .eval.report import markdown_table
-    from .solvers import methods
+    from ._table import markdown_table
 
-    rows = [
-        {"name": m.name, "family": m.family, "needs": ", ".join(m.needs) or "-", "reference": m.reference}
-        for m in methods()
-    ]
+    # the table the registry wrote (a test keeps it equal to the live registry): read as a file, since
+    # importing invprior.solvers would load torch (~1 s)
+    rows = json.loads((Path(__file__).parent / "solvers" / "methods.json").read_text())
     typer.echo(markdown_table(rows))
 
 
@@ -204,7 +202,14 @@ def solve_cmd(
     ),
     grey: bool = typer.Option(False, "--grey", help="Convert a colour image to grey (files keep their channels)."),
     colour: bool = typer.Option(False, "--colour", help="A shipped image in colour (default grey)."),
-    operator: str = typer.Option("deblur", help="denoise, deblur, motion, inpaint, box, sr, mri, ct, cs, phase."),
+    operator: str = typer.Option(
+        None, help="denoise, deblur, motion, inpaint, box, sr, mri, ct, cs, phase (default: deblur)."
+    ),
+    setup: str = typer.Option(
+        None,
+        help="A JSON or TOML file with the operator, params, noise, mask and kernel (paths relative to it); "
+        "flags given on the command line win.",
+    ),
     param: list[str] = typer.Option([], help="Operator parameter key=value, e.g. blur_sigma=3 (repeatable)."),
     noise: str = typer.Option(
         None,
@@ -217,7 +222,11 @@ def solve_cmd(
         "wavelet-denoiser, nlm, bm3d, learned (denoisers for pnp_admm, pnp_hqs, dpir, red, pnp_ula); "
         "any zoo model (`invprior zoo list`, e.g. diffusion-natural) or a .safetensors file of `invprior train`.",
     ),
-    weight: str = typer.Option(None, help="Regulariser weight, or 'auto' (discrepancy principle); default: tuned."),
+    weight: str = typer.Option(
+        None,
+        help="Regulariser weight, or 'auto' (discrepancy principle); default: tuned. TV/wavelet/DCT/low-rank "
+        "weights are relative to the noise level (1 is a good first guess); Tikhonov's is a precision.",
+    ),
     method: str = typer.Option("tikhonov", help="A registered method (see `invprior methods`)."),
     samples: int = typer.Option(None, help="Posterior samples (samplers; default: the method's)."),
     steps: int = typer.Option(None, help="Iterations or sampler steps (default: the method's)."),
@@ -247,6 +256,16 @@ def solve_cmd(
     try:
         if grey and colour:
             raise InvpriorError("--grey and --colour contradict each other")
+        params = _parse_params(param)
+        if setup is not None:
+            from .data.measured import load_setup
+
+            st = load_setup(setup)
+            operator = operator or st.get("operator")
+            params = {**st["params"], **params}
+            noise = noise if noise is not None else (None if st.get("noise") is None else str(st["noise"]))
+            mask, kernel = mask or st.get("mask"), kernel or st.get("kernel")
+        operator = operator or "deblur"
         if measurement is not None:
             if image is not None:
                 raise InvpriorError("give --measurement (real data) or --image/--truth (a simulation), not both")
@@ -261,7 +280,7 @@ def solve_cmd(
 
             level = noise if noise == "auto" else _number(noise, "--noise")
             problem, desc = measured_problem(
-                measurement, operator, _parse_params(param), mask=mask, kernel=kernel, noise=level, grey=grey
+                measurement, operator, params, mask=mask, kernel=kernel, noise=level, grey=grey
             )
             A, x, sigma = problem.operator, None, float(problem.sigma)  # type: ignore[arg-type]
             how = " (estimated)" if noise == "auto" else ""
@@ -269,7 +288,9 @@ def solve_cmd(
                        f"{tuple(A.in_shape)}; noise sigma {sigma:.4g}{how}")  # fmt: skip
         else:
             if mask is not None or kernel is not None:
-                raise InvpriorError("--mask and --kernel go with --measurement (a simulation builds its own)")
+                raise InvpriorError(
+                    "--mask and --kernel (flags or --setup) go with --measurement (a simulation builds its own)"
+                )
             image = image or "camera"
             is_file = Path(image).suffix.lower() in (".png", ".jpg", ".jpeg", ".npy", ".tif", ".tiff", ".bmp")
             name = Path(image).stem if is_file else image
@@ -280,7 +301,7 @@ def solve_cmd(
             else:
                 x = ip.data.image(image, 128 if size is None else (size or None), 3 if colour else 1)
             _say_image(name, x, is_file, size, grey, colour)
-            A, default_sigma, desc = make_case(operator, x.shape, **_parse_params(param))
+            A, default_sigma, desc = make_case(operator, x.shape, **params)
             if noise == "auto":
                 raise InvpriorError("--noise auto is for --measurement; a simulation adds the noise it is told")
             sigma = default_sigma if noise is None else _number(noise, "--noise")
@@ -442,19 +463,24 @@ def bench_operators_cmd(
 def bench_classical_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes classical.md and classical.json."),
     size: int = typer.Option(128, help="Image size of the reconstructions."),
-    quick: bool = typer.Option(False, help="Fewer iterations, no patch low-rank runs (a smoke test)."),
+    quick: bool = typer.Option(
+        False,
+        help="A smoke test of every table in under a minute with --size 32: fewer iterations and images, "
+        "short sampler chains, no patch low-rank runs, denoisers at --size.",
+    ),
 ) -> None:
     """Classical priors and solvers on the test images, TV solver speed, and denoisers."""
     from .eval import bench_classical, bench_operators
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
-    speed = bench_classical.speed_table(size=size)
-    per_method = bench_classical.methods_table(size=size)
-    dens = bench_classical.denoiser_table()
+    speed = bench_classical.speed_table(size=size, quick=quick)
+    per_method = bench_classical.methods_table(size=size, quick=quick)
+    den_size = size if quick else 256
+    dens = bench_classical.denoiser_table(size=den_size, quick=quick)
     recon = bench_classical.reconstruction_table(size=size, quick=quick)
     tables = [
-        "## TV deblurring speed (camera 128², Gaussian blur 2 px, noise 0.02)",
+        f"## TV deblurring speed (camera {size}², Gaussian blur 2 px, noise 0.02)",
         "",
         "Iterations and wall time to come within 0.01 dB of the converged PSNR (step counts doubled from 5).",
         "",
@@ -465,7 +491,7 @@ def bench_classical_cmd(
         "computed from the (at most 64) saved samples.",
         "",
         markdown_table(per_method),
-        "## Denoisers on the test images (256², noise seed 0)",
+        f"## Denoisers on the test images ({den_size}², noise seed 0)",
         "",
         markdown_table(dens),
         f"## Reconstructions on test images ({size}², noise seed 0)",

@@ -18,6 +18,14 @@ was really blurred, where ``simulate`` would blur a clean one. Supported operato
 measurements): the median absolute finest-scale diagonal Haar coefficient / 0.6745 (Donoho &
 Johnstone 1994), over the 2×2 blocks that are fully observed. It over-estimates on textured images
 (their detail counts as noise), and k-space or sinograms have no such estimate: give ``noise=``.
+
+The operator's parameters may also come from a small setup file (``load_setup``, the CLI's
+``--setup``), JSON or TOML, e.g. ``deblur.toml``::
+
+    operator = "deblur"
+    kernel = "kernel.npy"      # paths are relative to the setup file
+    noise = 0.01               # or "auto"
+    [params]                   # e.g. blur_sigma = 2.0 instead of a kernel
 """
 
 from __future__ import annotations
@@ -30,9 +38,60 @@ import torch
 
 from .._errors import InvpriorError
 
-__all__ = ["MEASURED_OPERATORS", "estimate_noise", "load_kernel", "measured_problem"]
+__all__ = ["MEASURED_OPERATORS", "SETUP_KEYS", "estimate_noise", "load_kernel", "load_setup", "measured_problem"]
 
 MEASURED_OPERATORS = ("denoise", "deblur", "motion", "sr", "inpaint", "mri", "ct")
+
+
+SETUP_KEYS = ("operator", "params", "noise", "mask", "kernel")
+
+
+def load_setup(path: str | Path) -> dict:
+    """The measurement setup of a JSON or TOML file: ``operator`` (a name), ``params`` (a table of
+    numbers), ``noise`` (a sigma or ``"auto"``), ``mask`` and ``kernel`` (files, relative to the setup
+    file). Unknown keys and wrong types are one clear error each."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvpriorError(f"no setup file {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            raw = tomllib.loads(text)
+        elif path.suffix.lower() == ".json":
+            import json
+
+            raw = json.loads(text)
+        else:
+            raise InvpriorError(f"a setup file is .json or .toml, got {path.name}")
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError
+        raise InvpriorError(f"{path} is not valid {path.suffix[1:].upper()}: {e}") from None
+    if not isinstance(raw, dict):
+        raise InvpriorError(f"{path} must hold a table of settings, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(SETUP_KEYS))
+    if unknown:
+        raise InvpriorError(f"{path}: unknown setting(s) {unknown}; a setup has {', '.join(SETUP_KEYS)}")
+    out = dict(raw)
+    if "operator" in out and not isinstance(out["operator"], str):
+        raise InvpriorError(f'{path}: operator is a name, e.g. "deblur", got {out["operator"]!r}')
+    params = out.get("params", {})
+    if not isinstance(params, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in params.values()
+    ):
+        raise InvpriorError(f'{path}: params is a table of numbers, e.g. {{"blur_sigma": 2.0}}, got {params!r}')
+    out["params"] = {k: float(v) for k, v in params.items()}
+    noise = out.get("noise")
+    if noise is not None and noise != "auto" and (isinstance(noise, bool) or not isinstance(noise, (int, float))):
+        raise InvpriorError(f'{path}: noise is a number or "auto", got {noise!r}')
+    for key in ("mask", "kernel"):
+        if key in out:
+            if not isinstance(out[key], str):
+                raise InvpriorError(f"{path}: {key} is a file name, got {out[key]!r}")
+            out[key] = str(path.parent / out[key])
+    return out
 
 
 def estimate_noise(img: torch.Tensor, mask: torch.Tensor | None = None) -> float:
