@@ -163,5 +163,5 @@ def test_from_diffusers_non_square_dtype_device_and_quiet(tmp_path, capsys):
     assert prior.denoise(x, 0.5).dtype == torch.float32  # the input's dtype comes back
     err = capsys.readouterr().err
     assert "warn" not in err.lower(), err
-    with pytest.raises(InvpriorError, match="cannot place the model"):
+    with pytest.raises(InvpriorError, match="not a device torch knows"):
         ip.priors.Diffusion.from_diffusers(tmp_path, device="no-such-device")

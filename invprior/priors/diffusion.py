@@ -201,14 +201,15 @@ class Diffusion:
         level = dlog.get_verbosity()
         dlog.set_verbosity_error()
         try:
-            net = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True).eval()
+            kw = {} if torch_dtype is None else {"torch_dtype": torch_dtype}  # diffusers casts it quietly
+            net = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, **kw).eval()
         finally:
             dlog.set_verbosity(level)
-        if device is not None or torch_dtype is not None:
+        if device is not None:
             from .._device import place
 
             try:
-                net = place(net, device, torch_dtype)
+                net = place(net, device)
             except (RuntimeError, TypeError, ValueError) as e:
                 raise InvpriorError(f"cannot place the model on device={device!r}, dtype={torch_dtype!r}: {e}") from e
         for p in net.parameters():
