@@ -366,3 +366,22 @@ def test_inpainting_says_what_its_number_means():
     for bad in ({}, {"missing": 0.5, "keep": 0.5}, {"keep": 0.0}, {"missing": 1.0}):
         with pytest.raises(ip.InvpriorError):
             Inpainting.random(s, **bad)
+
+
+def test_ct_system_matrix_is_the_grid_sample_operator_and_its_exact_transpose():
+    shape = (2, 20, 14)
+    grid, sparse = CT(shape, 25, matrix=False), CT(shape, 25, matrix=True)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, *shape, generator=g, dtype=torch.float64)
+    y = torch.rand(3, *grid.out_shape, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(sparse(x), grid(x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(sparse.T(y), grid.T(y), rtol=0, atol=1e-12)
+    lhs, rhs = (sparse(x) * y).sum(), (x * sparse.T(y)).sum()
+    assert abs(float(lhs - rhs)) <= 1e-12 * abs(float(lhs))
+    xf = x.float().requires_grad_()
+    sparse(xf).sum().backward()  # autograd through the sparse product
+    torch.testing.assert_close(xf.grad, grid.T(torch.ones_like(y)).float(), rtol=1e-5, atol=1e-5)
+    auto = CT(shape, 25)  # matrix=None: grid_sample first, the (already cached) matrix after
+    assert auto._use_matrix(x)
+    assert not CT(shape, 26)._use_matrix(x)  # a new geometry: not before a few calls
+    assert not auto._use_matrix(torch.zeros(1, device="meta"))

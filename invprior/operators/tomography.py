@@ -14,6 +14,14 @@ from .base import LinearOperator, real_dtype
 __all__ = ["CT"]
 
 _CHUNK_ELEMENTS = 1 << 23  # samples per grid_sample call: bounds memory at any size
+MATRIX_BUDGET_BYTES = 1_500_000_000  # A and A^T as sparse matrices up to this size (estimate), else grid_sample
+_MATRICES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # (h, w, angles, det, dtype, device) -> (A, A^T)
+
+
+def _matrix_bytes(h: int, w: int, n_angles: int, dtype: torch.dtype) -> int:
+    """Estimated bytes of A and A^T in CSR: ~2.3 entries per pixel and angle (measured 2.23 at 256²,
+    180 angles), a value and an int32 column index each."""
+    return int(2 * 2.5 * n_angles * h * w * (torch.finfo(dtype).bits // 8 + 4))
 
 
 class CT(LinearOperator):
@@ -28,18 +36,108 @@ class CT(LinearOperator):
     The adjoint is the exact transpose of that interpolation (the backward of ``grid_sample``), so
     ``<A x, y> = <x, A^T y>`` holds to rounding. ``pinv`` is filtered back-projection (Ram-Lak
     ramp filter): an approximate inverse (``pinv_exact = False``), not a Moore-Penrose one.
+
+    Speed: the same weights as a sparse system matrix (``system_matrix``, torch CSR, built once per
+    geometry and cached) make ``A`` and ``A^T`` sparse products: at 256², 180 angles, a forward 5× and a
+    batch-16 adjoint ~50× faster than ``grid_sample``, for ~420 MB (float32 values, int32 indices, A and
+    A^T). ``matrix=None`` switches to it after three calls when it fits ``MATRIX_BUDGET_BYTES``;
+    ``matrix=True``/``False`` force either path.
     """
 
     pinv_exact = False
 
-    def __init__(self, shape, n_angles: int = 180, n_detectors: int | None = None):
+    def __init__(self, shape, n_angles: int = 180, n_detectors: int | None = None, matrix: bool | None = None):
         c, h, w = normalize_image_shape(shape)
         self.n_angles = int(n_angles)
         self.n_det = int(n_detectors) if n_detectors is not None else math.ceil(math.hypot(h, w))
         self.n_samples = self.n_det
         self.theta = torch.arange(self.n_angles, dtype=torch.float64) * math.pi / self.n_angles
         self._filter: torch.Tensor | None = None
+        self.matrix = matrix  # None: a sparse system matrix when it fits MATRIX_BUDGET_BYTES
         super().__init__((c, h, w), (c, self.n_angles, self.n_det))
+
+    # ----- the sparse system matrix -----------------------------------------------------------
+    def _use_matrix(self, like: torch.Tensor) -> bool:
+        """``matrix=True``/``False`` decide; ``None`` (default): the sparse matrix once this operator has
+        been applied a few times (an iterative solver is running: the build, ~10-20 s at 256² with 180
+        angles, then pays for itself) or it is already cached, and only if it fits the memory budget."""
+        if like.device.type not in ("cpu", "cuda"):  # e.g. meta: no sparse kernels there
+            return False
+        if self.matrix is not None:
+            return self.matrix
+        _, h, w = self.in_shape
+        if _matrix_bytes(h, w, self.n_angles, real_dtype(like.dtype)) > MATRIX_BUDGET_BYTES:
+            return False
+        self._calls = getattr(self, "_calls", 0) + 1
+        cached = (h, w, self.n_angles, self.n_det, real_dtype(like.dtype), like.device) in _MATRICES
+        return cached or self._calls > 3
+
+    def system_matrix(self, like: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(A, A^T)`` as torch CSR matrices ``(angles · det, H · W)`` and their transpose, in the dtype
+        and on the device of ``like`` (float32 on the CPU by default). Built once per geometry from the
+        same bilinear weights as the ``grid_sample`` path, so ``A^T`` is its exact transpose, and cached
+        in the module (``CT.clear_cache()`` frees them)."""
+        like = torch.zeros((), dtype=torch.float32) if like is None else like
+        dt = real_dtype(like.dtype)
+        _, h, w = self.in_shape
+        key = (h, w, self.n_angles, self.n_det, dt, like.device)
+        if key not in _MATRICES:
+            _MATRICES[key] = self._build_matrix(dt, like.device)
+        return _MATRICES[key]
+
+    @staticmethod
+    def clear_cache() -> None:
+        _MATRICES.clear()
+
+    def _build_matrix(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        import scipy.sparse as sp
+
+        _, h, w = self.in_shape
+        blocks = []
+        ref = torch.zeros((), dtype=torch.float64)
+        for j0, j1 in self._chunks(1):
+            g = self._grid(j0, j1, ref)[0]  # (rows, samples, 2): the same points as grid_sample
+            # grid_sample's own unnormalisation (align_corners=True): pixel = (g + 1) / 2 · (size - 1)
+            px, py = (g[..., 0] + 1) / 2 * (w - 1), (g[..., 1] + 1) / 2 * (h - 1)
+            x0, y0 = px.floor(), py.floor()
+            fx, fy = px - x0, py - y0
+            n_rows = g.shape[0]
+            r = torch.arange(n_rows)[:, None].expand(g.shape[:2])
+            rows, cols, vals = [], [], []
+            for dy, dx, wt in (
+                (0, 0, (1 - fy) * (1 - fx)),
+                (0, 1, (1 - fy) * fx),
+                (1, 0, fy * (1 - fx)),
+                (1, 1, fy * fx),
+            ):
+                xi, yi = x0 + dx, y0 + dy
+                ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h) & (wt != 0)
+                rows.append(r[ok])
+                cols.append((yi[ok] * w + xi[ok]).long())
+                vals.append(wt[ok])
+            coo = sp.coo_matrix(
+                (torch.cat(vals).numpy(), (torch.cat(rows).numpy(), torch.cat(cols).numpy())), shape=(n_rows, h * w)
+            )
+            blocks.append(coo.tocsr())  # duplicates (a pixel met by two samples of one ray) are summed
+        M = sp.vstack(blocks, format="csr")
+        M.sort_indices()
+
+        def to_torch(m) -> torch.Tensor:
+            import warnings
+
+            with warnings.catch_warnings():  # torch's notes that sparse CSR is "beta" and unchecked
+                warnings.simplefilter("ignore", UserWarning)
+                return to_csr(m)
+
+        def to_csr(m) -> torch.Tensor:
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(m.indptr.astype(np.int32)), torch.from_numpy(m.indices.astype(np.int32)),
+                torch.from_numpy(m.data).to(dtype), size=m.shape, device=device,
+            )  # fmt: skip
+
+        MT = M.T.tocsr()
+        MT.sort_indices()
+        return to_torch(M), to_torch(MT)
 
     def _grid(self, j0: int, j1: int, like: torch.Tensor) -> torch.Tensor:
         """Normalised sampling points for angles ``j0:j1``: ``(1, J * n_det, n_samples, 2)``."""
@@ -63,6 +161,10 @@ class CT(LinearOperator):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[:2]
+        if self._use_matrix(x):
+            M, _ = self.system_matrix(x)
+            cols = x.reshape(b * c, -1).T  # (H·W, b·c)
+            return (M @ cols).T.reshape(b, c, self.n_angles, self.n_det)
         out = []
         for j0, j1 in self._chunks(b):
             grid = self._grid(j0, j1, x).expand(b, -1, -1, -1)
@@ -73,6 +175,10 @@ class CT(LinearOperator):
     def _adjoint(self, y: torch.Tensor) -> torch.Tensor:
         y = y.real if y.is_complex() else y
         b, c = y.shape[:2]
+        if self._use_matrix(y):
+            _, MT = self.system_matrix(y)
+            cols = y.reshape(b * c, -1).T  # (angles·det, b·c)
+            return (MT @ cols).T.reshape(b, *self.in_shape)
         x_zero = torch.zeros((b, *self.in_shape), dtype=y.dtype, device=y.device)
         acc = torch.zeros_like(x_zero)
         for j0, j1 in self._chunks(b):
