@@ -607,6 +607,12 @@ def _gmm_cache_line(rows: list[dict], cache: Path | None) -> list[str]:
     ]  # fmt: skip
 
 
+RAY_HELP = (
+    "Run each replicate as a Ray task: --ray alone starts Ray on this machine's cores, --ray ADDRESS joins a "
+    "cluster (`ray start --head`). Needs pip install -e '.[ray]'."
+)
+
+
 @bench_app.command("gmm")
 def bench_gmm_cmd(
     dims: list[int] = typer.Option([8, 80, 800], "--d", help="Dimensions d (even)."),
@@ -618,29 +624,23 @@ def bench_gmm_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes gmm.md / gmm.json (or a file stem with --tag)."),
     tag: str = typer.Option("", help="Suffix of the output files (gmm-TAG.md), to run configurations in parallel."),
     cache: Path = typer.Option(None, help="JSON-lines file of finished replicates: appended to, and reused."),
-    shard: str = typer.Option("0/1", help="i/k: run replicates i, i+k, i+2k... of the order (k processes, one cache)."),
+    ray: str = typer.Option(None, "--ray", help=RAY_HELP),
     cached_only: bool = typer.Option(False, "--cached-only", help="Run nothing: tabulate the replicates in --cache."),
     smc: bool = typer.Option(False, "--smc", help="The SMC samplers (tds, mcgdiff, fps_smc) at 16/128/1024 particles."),
 ) -> None:
     """Every diffusion sampler against the exact Gaussian-mixture posterior (MCGdiff protocol)."""
     from .eval import bench_gmm
 
-    try:
-        i, k = (int(v) for v in shard.split("/"))
-        if not 0 <= i < k:
-            raise ValueError
-    except ValueError:
-        raise typer.BadParameter(f"--shard takes i/k with 0 <= i < k (e.g. 0/2), got {shard!r}") from None
     if cached_only and cache is None:
         raise typer.BadParameter("--cached-only needs --cache")
     t0 = time.perf_counter()
     names = list(sampler) + (list(bench_gmm.SMC_ROWS) if smc else [])
     try:
         rows = bench_gmm.run(
-            tuple(dims), tuple(dys), reps, tuple(steps), samples, names or None, cache, (i, k), cached_only
+            tuple(dims), tuple(dys), reps, tuple(steps), samples, names or None, cache, cached_only, ray
         )
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    except (ValueError, InvpriorError) as e:  # incl. --ray without the extra or an unreachable cluster
+        _fail(str(e))
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = [
         "# Diffusion samplers against the exact Gaussian-mixture posterior", "",
@@ -1014,7 +1014,18 @@ for _kind in _KIND_HELP:
     train_app.command(_kind)(_train_kind(_kind))
 
 
+def _ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` given without an address means a local Ray runtime: ``--ray local``."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append(a)
+        if a == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append("local")
+    return out
+
+
 def main() -> None:
+    sys.argv = _ray_flag(sys.argv)
     try:
         app()
     except InvpriorError as e:  # a user error anywhere: one clear line, no traceback

@@ -36,26 +36,17 @@ def test_rows_and_replicate_cache(tmp_path):
     assert len(cache.read_text().splitlines()) == 3
 
 
-def test_shards_split_the_replicates_and_cached_only_tabulates(tmp_path):
+def test_an_interrupted_run_resumes_from_its_cache_and_cached_only_tabulates(tmp_path):
+    """The cache replaces the old --shard split (Ray distributes now, tests/test_ray.py): a run stopped
+    after some replicates continues with the rest, and --cached-only tabulates without running."""
     cache = tmp_path / "gmm.jsonl"
-    kw = {"dims": (8,), "dys": (1, 2), "reps": 2, "steps_list": (10,), "n": 100, "samplers": ["ddnm"]}
-    # two shards sharing one cache: each runs half of the 4 replicates, together all of them once
-    a = bench_gmm.run(**kw, cache=cache, shard=(0, 2))
-    b = bench_gmm.run(**kw, cache=cache, shard=(1, 2))
+    kw = {"dims": (8,), "dys": (1, 2), "steps_list": (10,), "n": 100, "samplers": ["ddnm"]}
+    bench_gmm.run(**kw, reps=1, cache=cache)  # "stopped" after replicate 0 of each column
+    full = bench_gmm.run(**kw, reps=2, cache=cache)
     keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
-    assert sorted(keys) == ["8-1-0", "8-1-1", "8-2-0", "8-2-1"]
-    # the order is (r, d_y) = (0, 1), (0, 2), (1, 1), (1, 2): shard 0 of 2 takes positions 0 and 2
-    assert keys[:2] == ["8-1-0", "8-1-1"]
-    assert {(r["d_y"], r["reps"]) for r in a} == {(1, 2)}  # nothing of d_y = 2 yet
-    assert {(r["d_y"], r["reps"]) for r in b} == {(1, 2), (2, 2)}
-    # tabulating the cache runs nothing and gives the second shard's (complete) rows
-    rows = bench_gmm.run(**{**kw, "reps": 3}, cache=cache, cached_only=True)
+    assert keys == ["8-1-0", "8-2-0", "8-1-1", "8-2-1"]  # the first two were not run again
+    assert {(r["d_y"], r["reps"]) for r in full} == {(1, 2), (2, 2)}
+    rows = bench_gmm.run(**kw, reps=3, cache=cache, cached_only=True)
     assert len(cache.read_text().splitlines()) == 4
-    assert [(r["sampler"], r["SW"], r["reps"]) for r in rows] == [(r["sampler"], r["SW"], r["reps"]) for r in b]
+    assert [(r["sampler"], r["SW"], r["reps"]) for r in rows] == [(r["sampler"], r["SW"], r["reps"]) for r in full]
     assert "| replicates | | 2 | 2 |" in bench_gmm.tables(rows)
-    try:
-        bench_gmm.run(**kw, shard=(2, 2))
-    except ValueError as err:
-        assert "shard" in str(err)
-    else:
-        raise AssertionError("shard (2, 2) accepted")

@@ -25,17 +25,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; run one process per cache file
-    fcntl = None
 
 from ..data import GaussianMixture
 from ..operators import Matrix, simulate
@@ -110,15 +104,10 @@ def _load_cache(path: Path | None, protocol: dict) -> dict[str, dict]:
 
 
 def _append(path: Path, line: str) -> None:
-    """Append one line under an exclusive lock, in one write: shards may share a cache file."""
+    """Append one line in one write (only the driver writes: with Ray, results come back to it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)  # releases the lock
+    with open(path, "a") as f:
+        f.write(line)
 
 
 def _run_replicate(d: int, dy: int, r: int, names: list[str], steps_list, n: int) -> dict[str, dict]:
@@ -161,7 +150,7 @@ def _run_replicate(d: int, dy: int, r: int, names: list[str], steps_list, n: int
 
 def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), n: int = 2000,
         samplers: list[str] | None = None, cache: Path | None = None,
-        shard: tuple[int, int] = (0, 1), cached_only: bool = False) -> list[dict]:  # fmt: skip
+        cached_only: bool = False, ray: str | None = None) -> list[dict]:  # fmt: skip
     """One row per (sampler, d, d_y, steps) with the mean and 95% interval over replicates.
 
     Replicates run in the order ``r = 0, 1, ...`` over every (d, d_y) in turn, so a run stopped
@@ -170,14 +159,13 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
     With ``cache`` (a JSON-lines file), each finished replicate is appended to it and replicates
     already there (same samples, steps, samplers and sampler options) are read instead of run: a
     long configuration (d = 800) can be built up over several sessions. The protocol key does not
-    see code changes: after changing a sampler, start a new file. ``shard = (i, k)`` runs only
-    the replicates at positions i, i + k, i + 2k... of that order (skipping cached ones), so k
-    processes sharing one cache file split the work (appends are locked); ``cached_only`` runs
-    nothing and tabulates the cache.
+    see code changes: after changing a sampler, start a new file. ``cached_only`` runs nothing and
+    tabulates the cache.
+
+    ``ray``: an address (``"local"``: this machine's cores) to run each replicate as one Ray task
+    (``invprior.eval.distributed``); the rows are the same as a single-process run's (every replicate
+    is seeded by its own (d, d_y, r)), the driver appends each finished replicate to the cache.
     """
-    i_shard, k_shard = shard
-    if not 0 <= i_shard < k_shard:
-        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard}")
     names = samplers or list(APPROXIMATE)
     unknown = [k for k in names if k not in SAMPLERS]
     if unknown:
@@ -185,13 +173,20 @@ def run(dims=(8, 80, 800), dys=(1, 2, 4), reps: int = 20, steps_list=(20, 100), 
     protocol = {"n": n, "steps": list(steps_list), "samplers": {k: SAMPLERS[k] for k in names}}
     done = _load_cache(cache, protocol)
     order = [(d, dy, r) for r in range(reps) for d in dims for dy in dys]
-    todo = [] if cached_only else [c for c in order[i_shard::k_shard] if f"{c[0]}-{c[1]}-{c[2]}" not in done]
+    todo = [] if cached_only else [c for c in order if f"{c[0]}-{c[1]}-{c[2]}" not in done]
     results: dict[tuple[int, int, int], dict[str, dict]] = {}
     for d, dy, r in order:
         if f"{d}-{dy}-{r}" in done:
             results[(d, dy, r)] = done[f"{d}-{dy}-{r}"]
-    for d, dy, r in tqdm(todo, desc="bench gmm (replicates)"):
-        results[(d, dy, r)] = mine = _run_replicate(d, dy, r, names, steps_list, n)
+    jobs = [(d, dy, r, names, tuple(steps_list), n) for d, dy, r in todo]
+    if ray is None:
+        finished = ((job, _run_replicate(*job)) for job in tqdm(jobs, desc="bench gmm (replicates)"))
+    else:
+        from .distributed import ray_map
+
+        finished = ray_map(_run_replicate, jobs, ray, desc="bench gmm (replicates)")
+    for (d, dy, r, *_), mine in finished:
+        results[(d, dy, r)] = mine
         if cache is not None:
             _append(cache, json.dumps({"key": f"{d}-{dy}-{r}", "protocol": protocol, "records": mine}) + "\n")
     rows = []
