@@ -669,6 +669,7 @@ def bench_diffusion_cmd(
     samples: int = typer.Option(16, help="Posterior samples per image."),
     noise: float = typer.Option(0.05, help="Measurement noise sigma_y."),
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes diffusion.md/json and diffusion/*.png."),
+    ray: str = typer.Option(None, "--ray", help=RAY_HELP.replace("replicate", "(data, task, sampler) cell")),
 ) -> None:
     """Every diffusion sampler at its defaults on the shapes/digits test images, with image grids."""
     from .eval import bench_diffusion
@@ -678,8 +679,11 @@ def bench_diffusion_cmd(
     names = tuple(sampler) or tuple(
         bench_diffusion.SMC_SAMPLERS if smc else bench_diffusion.LATENT_SAMPLERS if latent else bench_diffusion.SAMPLERS
     )
-    rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS), names, images, samples, noise,
-                               out / "diffusion")  # fmt: skip
+    try:
+        rows = bench_diffusion.run(tuple(data), tuple(task or bench_diffusion.TASKS), names, images, samples, noise,
+                                   out / "diffusion", ray=ray)  # fmt: skip
+    except InvpriorError as e:  # --ray without the extra, or an unreachable cluster
+        _fail(str(e))
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cols = ["data", "task", "sampler", "PSNR", "SSIM", "chi2", "std", "cover90", "NFE", "time s", "error"]
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
@@ -890,6 +894,7 @@ def bench_generative_cmd(
     images: int = typer.Option(8, help="Test images per dataset."),
     method: list[str] = typer.Option([], "--method", help="Re-run only these methods, merged into the saved rows."),
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes generative-map.md/json and the PSNR-vs-m plot."),
+    ray: str = typer.Option(None, "--ray", help=RAY_HELP.replace("replicate", "(data, task, method) cell")),
 ) -> None:
     """Classical vs generative-prior MAP on compressed sensing (m = 25..400), inpainting, SR x4."""
     from .eval import bench_generative
@@ -899,7 +904,12 @@ def bench_generative_cmd(
     saved = out / "generative-map.json"
     if method and not saved.exists():
         raise InvpriorError(f"--method merges into {saved}, which does not exist: run the full benchmark first")
-    rows, rep = bench_generative.run(tuple(data), methods=tuple(method or bench_generative.METHODS), n_images=images)
+    try:
+        rows, rep = bench_generative.run(
+            tuple(data), methods=tuple(method or bench_generative.METHODS), n_images=images, ray=ray
+        )
+    except InvpriorError as e:  # --ray without the extra, or an unreachable cluster
+        _fail(str(e))
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     took = f"({time.perf_counter() - t0:.0f} s on this 2-core CPU)"
     if method:  # keep the other methods' rows and the earlier commands

@@ -48,7 +48,18 @@ def _without_times(rows):
     return [{k: v for k, v in r.items() if k != "time s"} for r in rows]
 
 
-def test_a_local_ray_run_gives_the_rows_of_a_single_process_run(local_ray, tmp_path):
+@pytest.fixture
+def one_thread():
+    """The single-process baseline on one thread, like every Ray task: the same floating-point sums."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_local_ray_run_gives_the_rows_of_a_single_process_run(local_ray, tmp_path, one_thread):
     alone = bench_gmm.run(**TINY)
     on_ray = bench_gmm.run(**TINY, cache=tmp_path / "c.jsonl", ray="local")
     assert _without_times(on_ray) == _without_times(alone)  # every replicate is seeded by its own key
@@ -72,3 +83,24 @@ def test_a_worker_killed_mid_task_is_retried_and_each_replicate_is_cached_once(l
     keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
     assert sorted(keys) == [f"8-1-{r}" for r in range(3)]  # each exactly once
     assert all(row["reps"] == 3 for row in rows)
+
+
+def test_bench_generative_map_on_ray_gives_the_single_process_rows(local_ray, one_thread):
+    from invprior.eval import bench_generative
+
+    kw = {"datasets": ("shapes",), "tasks": ("cs100", "box"), "methods": ("tv", "vae_map"), "n_images": 1}
+    alone, rep = bench_generative.run(**kw)
+    on_ray, rep_ray = bench_generative.run(**kw, ray="local")
+    assert _without_times(on_ray) == _without_times(alone) and rep_ray == rep
+    assert [(r["task"], r["method"]) for r in on_ray] == [("cs100", "tv"), ("cs100", "vae_map"), ("box", "tv"),
+                                                          ("box", "vae_map")]  # fmt: skip
+
+
+def test_bench_diffusion_on_ray_gives_the_single_process_rows_and_figures(local_ray, one_thread, tmp_path):
+    from invprior.eval import bench_diffusion
+
+    kw = {"datasets": ("digits",), "tasks": ("box",), "samplers": ("ddnm", "pigdm"), "n_images": 1, "n_samples": 2}
+    alone = bench_diffusion.run(**kw, out=tmp_path / "a")
+    on_ray = bench_diffusion.run(**kw, out=tmp_path / "b", ray="local")
+    assert _without_times(on_ray) == _without_times(alone)
+    assert (tmp_path / "b" / "digits-box.png").exists()

@@ -100,39 +100,63 @@ def _objective_gap(name: str, problem, priors, result, truth: torch.Tensor) -> f
     return float((reached - at_truth).mean())
 
 
-def run(datasets=("shapes", "digits"), tasks=tuple(TASKS), methods=tuple(METHODS), n_images: int = 8,
-        sigma_y: float = 0.05, out: Path | None = None) -> tuple[list[dict], list[dict]]:  # fmt: skip
-    """Returns (rows, representation rows)."""
+def _priors() -> dict:
     from .. import zoo
 
-    priors = {"gan": zoo.load("gan-shapes"), "vae": zoo.load("vae-shapes"), "flow": zoo.load("flow-shapes")}
-    rows, rep = [], []
+    return {"gan": zoo.load("gan-shapes"), "vae": zoo.load("vae-shapes"), "flow": zoo.load("flow-shapes")}
+
+
+def _cell(data: str, task: str, name: str, n_images: int, sigma_y: float) -> dict:
+    """One row: ``name`` on ``task`` over the first ``n_images`` test images of ``data`` (a Ray task
+    with ``--ray``; everything it needs is rebuilt from these arguments and fixed seeds)."""
+    x = dataset(data, "test")[:n_images]
+    problem = simulate(_operator(task, tuple(x.shape)), x, sigma_y, seed=0)
+    priors = _priors()
+    t0 = time.perf_counter()
+    try:
+        r = _run_method(name, problem, priors)
+    except Exception as err:  # a failing method is a row of the table, not a crash
+        return {"data": data, "task": task, "method": name, "error": str(err)[:80]}
+    mean = r.mean.clamp(0, 1).float()
+    gap = _objective_gap(name, problem, priors, r, x)
+    row = {
+        "data": data, "task": task, "method": name, "PSNR": psnr(mean, x), "SSIM": ssim(mean, x),
+        "chi2": float(sum(r.diagnostics.chi2) / max(len(r.diagnostics.chi2), 1)),
+        "time s": time.perf_counter() - t0,
+    }  # fmt: skip
+    if gap is not None:
+        row["obj gap"] = gap
+    return row
+
+
+def run(
+    datasets=("shapes", "digits"),
+    tasks=tuple(TASKS),
+    methods=tuple(METHODS),
+    n_images: int = 8,
+    sigma_y: float = 0.05,
+    out: Path | None = None,
+    ray: str | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Returns (rows, representation rows). ``ray``: run each (data, task, method) cell as a Ray task
+    (``invprior.eval.distributed``; ``"local"``: this machine's cores); the rows are the same."""
+    priors = _priors()
+    rep = []
     for data in datasets:
         x = dataset(data, "test")[:n_images]
         for kind in ("gan", "vae"):
             p = representation_psnr(priors[kind], x)
             rep.append({"data": data, "generator": f"{kind}-shapes", "best PSNR": float(p.mean())})
-        for task in tasks:
-            problem = simulate(_operator(task, tuple(x.shape)), x, sigma_y, seed=0)
-            for name in methods:
-                t0 = time.perf_counter()
-                try:
-                    r = _run_method(name, problem, priors)
-                except Exception as err:  # a failing method is a row of the table, not a crash
-                    rows.append({"data": data, "task": task, "method": name, "error": str(err)[:80]})
-                    print(rows[-1])
-                    continue
-                mean = r.mean.clamp(0, 1).float()
-                gap = _objective_gap(name, problem, priors, r, x)
-                row = {
-                    "data": data, "task": task, "method": name, "PSNR": psnr(mean, x), "SSIM": ssim(mean, x),
-                    "chi2": float(sum(r.diagnostics.chi2) / max(len(r.diagnostics.chi2), 1)),
-                    "time s": time.perf_counter() - t0,
-                }  # fmt: skip
-                if gap is not None:
-                    row["obj gap"] = gap
-                rows.append(row)
-                print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    jobs = [(data, task, name, n_images, sigma_y) for data in datasets for task in tasks for name in methods]
+    if ray is None:
+        done = {job: _cell(*job) for job in jobs}
+    else:
+        from .distributed import ray_map
+
+        done = dict(ray_map(_cell, jobs, ray, desc="bench generative-map"))
+    rows = [done[job] for job in jobs]  # the single-process order, however the tasks finished
+    for row in rows:
+        print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     if out is not None:
         plot_cs(rows, rep, out)
     return rows, rep
