@@ -69,7 +69,7 @@ def _make_prior(name: str, case: str, weight: str | None):
         "tv": lambda: P.TV(w if w is not None else regulariser_default(case, "tv")),
         "wavelet": lambda: P.WaveletL1(w if w is not None else regulariser_default(case, "wavelet")),
         "dct": lambda: P.DCTL1(w if w is not None else regulariser_default(case, "wavelet")),
-        "lowrank": lambda: P.NuclearNorm(w if w is not None else 1.0, mode="patches"),
+        "lowrank": lambda: P.NuclearNorm(w if w is not None else 8.0, mode="patches"),  # weight-scale.md
         "tv-denoiser": P.TVDenoiser,
         "wavelet-denoiser": P.WaveletDenoiser,
         "nlm": P.NLMDenoiser,
