@@ -459,6 +459,12 @@ def bench_operators_cmd(
     typer.echo(f"wrote {out / 'operators.md'}")
 
 
+RAY_HELP = (
+    "Run each replicate as a Ray task: --ray alone starts Ray on this machine's cores, --ray ADDRESS joins a "
+    "cluster (`ray start --head`). Needs pip install -e '.[ray]'."
+)
+
+
 @bench_app.command("classical")
 def bench_classical_cmd(
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes classical.md and classical.json."),
@@ -467,6 +473,9 @@ def bench_classical_cmd(
         False,
         help="A smoke test of every table in under a minute with --size 32: fewer iterations and images, "
         "short sampler chains, no patch low-rank runs, denoisers at --size.",
+    ),
+    ray: str = typer.Option(
+        None, "--ray", help=RAY_HELP.replace("replicate", "reconstruction (image, operator, prior)")
     ),
 ) -> None:
     """Classical priors and solvers on the test images, TV solver speed, and denoisers."""
@@ -478,7 +487,10 @@ def bench_classical_cmd(
     per_method = bench_classical.methods_table(size=size, quick=quick)
     den_size = size if quick else 256
     dens = bench_classical.denoiser_table(size=den_size, quick=quick)
-    recon = bench_classical.reconstruction_table(size=size, quick=quick)
+    try:
+        recon = bench_classical.reconstruction_table(size=size, quick=quick, ray=ray)
+    except InvpriorError as e:  # --ray without the extra, or an unreachable cluster
+        _fail(str(e))
     tables = [
         f"## TV deblurring speed (camera {size}², Gaussian blur 2 px, noise 0.02)",
         "",
@@ -496,6 +508,7 @@ def bench_classical_cmd(
         markdown_table(dens),
         f"## Reconstructions on test images ({size}², noise seed 0)",
         "",
+        *(["Run on Ray: each row's time was taken beside the other tasks.", ""] if ray else []),
         markdown_table(recon, ["image", "operator", "prior", "solver", "PSNR", "SSIM", "chi2", "iterations",
                                "time s", "note"]),
     ]  # fmt: skip
@@ -605,12 +618,6 @@ def _gmm_cache_line(rows: list[dict], cache: Path | None) -> list[str]:
         "recorded then: the cache key does not see code changes that keep the samples, so after a "
         "speed-up they mix versions.", "",
     ]  # fmt: skip
-
-
-RAY_HELP = (
-    "Run each replicate as a Ray task: --ray alone starts Ray on this machine's cores, --ray ADDRESS joins a "
-    "cluster (`ray start --head`). Needs pip install -e '.[ray]'."
-)
 
 
 @bench_app.command("gmm")

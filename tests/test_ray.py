@@ -104,3 +104,11 @@ def test_bench_diffusion_on_ray_gives_the_single_process_rows_and_figures(local_
     on_ray = bench_diffusion.run(**kw, out=tmp_path / "b", ray="local")
     assert _without_times(on_ray) == _without_times(alone)
     assert (tmp_path / "b" / "digits-box.png").exists()
+
+
+def test_bench_classical_reconstructions_on_ray_give_the_single_process_rows(local_ray, one_thread):
+    from invprior.eval import bench_classical
+
+    alone = bench_classical.reconstruction_table(size=24, quick=True)
+    on_ray = bench_classical.reconstruction_table(size=24, quick=True, ray="local")
+    assert _without_times(on_ray) == _without_times(alone) and len(alone) > 20

@@ -58,9 +58,9 @@ class CT(LinearOperator):
 
     # ----- the sparse system matrix -----------------------------------------------------------
     def _use_matrix(self, like: torch.Tensor) -> bool:
-        """``matrix=True``/``False`` decide; ``None`` (default): the sparse matrix once this operator has
-        been applied a few times (an iterative solver is running: the build, ~10-20 s at 256² with 180
-        angles, then pays for itself) or it is already cached, and only if it fits the memory budget."""
+        """``matrix=True``/``False`` decide; ``None`` (default): the sparse matrix from this operator's
+        fourth call on (an iterative solver is running: the build, ~10-20 s at 256² with 180 angles once
+        per geometry, then pays for itself), and only if it fits the memory budget."""
         if like.device.type not in ("cpu", "cuda"):  # e.g. meta: no sparse kernels there
             return False
         if self.matrix is not None:
@@ -68,9 +68,10 @@ class CT(LinearOperator):
         _, h, w = self.in_shape
         if _matrix_bytes(h, w, self.n_angles, real_dtype(like.dtype)) > MATRIX_BUDGET_BYTES:
             return False
+        # by this operator's own call count only (not whether another one built the matrix already), so
+        # a computation's float rounding does not depend on what ran before it in the process
         self._calls = getattr(self, "_calls", 0) + 1
-        cached = (h, w, self.n_angles, self.n_det, real_dtype(like.dtype), like.device) in _MATRICES
-        return cached or self._calls > 3
+        return self._calls > 3
 
     def system_matrix(self, like: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A, A^T)`` as torch CSR matrices ``(angles · det, H · W)`` and their transpose, in the dtype
