@@ -1,7 +1,7 @@
 """Tune the classical defaults on the validation images (never the test images).
 
-    python scripts/tune_classical.py      # writes invprior/eval/classical_defaults.json
-                                          # and docs/results/classical-tuning.md
+    python scripts/tune_classical.py [--ray [ADDRESS]]   # writes invprior/eval/classical_defaults.json
+                                                         # and docs/results/classical-tuning.md
 
 1. Denoiser strengths (TV, wavelet, NLM): mean PSNR over the validation images at noise 0.05 and 0.1.
 2. TV and wavelet-L1 weights for each named case, solved with FISTA (200 iterations), 128x128.
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 import invprior as ip
 from invprior.eval.cases import make_case
+from invprior.eval.distributed import grid_map
 from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +35,26 @@ CASES = ["deblur", "inpaint", "sr", "mri", "ct", "cs"]
 REGS = {"tv": (ip.priors.TV, np.logspace(0, 3, 7)), "wavelet": (ip.priors.WaveletL1, np.logspace(-0.5, 2.5, 7))}
 
 
+def weight_score(case: str, rname: str, w: float) -> float:
+    """Mean validation PSNR of FISTA (200 iterations) with weight ``w`` on the first two validation images.
+    The grid is absolute (``w / sigma`` of the noise-relative weight): the table keeps those units."""
+    cls = REGS[rname][0]
+    scores = []
+    for name in ip.data.image_names("val")[:2]:
+        x = ip.data.image(name, SIZE)
+        A, sigma, _ = make_case(case, x.shape)
+        p = ip.simulate(A, x, sigma, seed=0)
+        scores.append(ip.eval.psnr(ip.solve(p, cls(w * sigma), method="fista", steps=200).mean, x))
+    return float(np.mean(scores))
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+        help="the weight grid as Ray Tune trials: alone, on this machine; ADDRESS: a cluster",
+    )  # fmt: skip
+    args = ap.parse_args()
     t0 = time.time()
     names = ip.data.image_names("val")
     images = [ip.data.image(n, SIZE) for n in names]
@@ -58,21 +79,15 @@ def main() -> None:
                 "grid edge": best in (0, len(grid) - 1),
             }
         )
-    # two validation images keep the weight sweep short (FISTA solves)
-    sub = images[:2]
-    for case in tqdm(CASES, desc="cases"):
-        A, sigma, desc = make_case(case, sub[0].shape)
-        problems = [ip.simulate(A, x, sigma, seed=0) for x in sub]
+    # two validation images keep the weight sweep short (FISTA solves); one grid point per (case, prior, w):
+    # a Ray Tune trial with --ray
+    points = [(case, rname, float(w)) for case in CASES for rname, (_, grid) in REGS.items() for w in grid]
+    values = dict(zip(points, grid_map(weight_score, points, args.ray, desc="classical weights"), strict=True))
+    for case in CASES:
+        _, _, desc = make_case(case, images[0].shape)
         out["weights"][case] = {}
-        for rname, (cls, grid) in REGS.items():
-            scores = []
-            for w in grid:
-                ps = [
-                    # the grid is absolute (w / sigma of the noise-relative weight): the table keeps those units
-                    ip.eval.psnr(ip.solve(p, cls(float(w) * sigma), method="fista", steps=200).mean, p.truth)
-                    for p in problems
-                ]
-                scores.append(float(np.mean(ps)))
+        for rname, (_, grid) in REGS.items():
+            scores = [values[(case, rname, float(w))] for w in grid]
             best = int(np.argmax(scores))
             out["weights"][case][rname] = float(grid[best])
             rows_w.append(
@@ -89,8 +104,8 @@ def main() -> None:
     md = [
         "# Classical defaults tuned on the validation images",
         "",
-        f"Command: `python scripts/tune_classical.py` ({time.time() - t0:.0f} s on this machine, sharing it with",
-        "a training run). Denoisers: all validation images ({}) at {}x{}, noise 0.05 and 0.1.".format(
+        f"Command: `python scripts/tune_classical.py{' --ray' if args.ray else ''}` ({time.time() - t0:.0f} s on "
+        "this machine). Denoisers: all validation images ({}) at {}x{}, noise 0.05 and 0.1.".format(
             ", ".join(names), SIZE, SIZE
         ),
         f"Weights: FISTA, 200 iterations, on {', '.join(names[:2])}. `grid edge`: best value at an end of the grid.",

@@ -112,3 +112,14 @@ def test_bench_classical_reconstructions_on_ray_give_the_single_process_rows(loc
     alone = bench_classical.reconstruction_table(size=24, quick=True)
     on_ray = bench_classical.reconstruction_table(size=24, quick=True, ray="local")
     assert _without_times(on_ray) == _without_times(alone) and len(alone) > 20
+
+
+def weighted(case: str, w: float) -> float:
+    return len(case) * w
+
+
+def test_grid_map_runs_a_ray_tune_grid_in_the_order_of_its_points(local_ray):
+    from invprior.eval.distributed import grid_map
+
+    points = [("deblur", 0.5), ("sr", 2.0), ("inpaint", 1.0)]
+    assert grid_map(weighted, points, "local") == grid_map(weighted, points, None) == [3.0, 4.0, 7.0]

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .._errors import InvpriorError
 
-__all__ = ["LOCAL", "ray_map", "start_ray"]
+__all__ = ["LOCAL", "grid_map", "ray_map", "start_ray"]
 
 LOCAL = "local"  # the address that means: start Ray on this machine
 
@@ -93,3 +93,38 @@ def ray_map(
                     raise e.as_instanceof_cause() from None
                 bar.update()
                 yield refs[r], out
+
+
+def _trial(config: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    return {"value": config["fn"](*config["point"])}
+
+
+def grid_map(fn: Callable, points: list[tuple], address: str | None = None, desc: str = "grid") -> list[Any]:
+    """``[fn(*p) for p in points]``; with an ``address`` (``LOCAL``: this machine) as a Ray Tune grid
+    search, one trial per point (1 CPU, one torch thread, retried up to 3 times), results in the order
+    of ``points``. The tuning scripts' ``--ray``."""
+    if address is None:
+        return [fn(*p) for p in tqdm(points, desc=desc)]
+    import tempfile
+
+    start_ray(address)
+    from ray import tune
+
+    tuner = tune.Tuner(
+        tune.with_resources(_trial, {"cpu": 1}),
+        param_space={"fn": fn, "point": tune.grid_search([list(p) for p in points])},
+        run_config=tune.RunConfig(
+            name=desc.replace(" ", "-"), storage_path=tempfile.mkdtemp(prefix="invprior-tune-"), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=3),
+        ),
+    )  # fmt: skip
+    results = tuner.fit()
+    by_point = {}
+    for r in results:
+        if r.error is not None:
+            raise r.error
+        by_point[tuple(r.config["point"])] = r.metrics["value"]
+    return [by_point[tuple(p)] for p in points]
