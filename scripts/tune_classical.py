@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 import invprior as ip
 from invprior.eval.cases import make_case
-from invprior.eval.distributed import grid_map
+from invprior.eval.distributed import add_ray_argument, grid_map
 from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,10 +50,7 @@ def weight_score(case: str, rname: str, w: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-        help="the weight grid as Ray Tune trials: alone, on this machine; ADDRESS: a cluster",
-    )  # fmt: skip
+    add_ray_argument(ap)
     args = ap.parse_args()
     t0 = time.time()
     names = ip.data.image_names("val")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .._errors import InvpriorError
 
-__all__ = ["LOCAL", "grid_map", "ray_map", "start_ray"]
+__all__ = ["LOCAL", "add_ray_argument", "grid_map", "ray_map", "start_ray"]
 
 LOCAL = "local"  # the address that means: start Ray on this machine
 
@@ -93,6 +93,14 @@ def ray_map(
                     raise e.as_instanceof_cause() from None
                 bar.update()
                 yield refs[r], out
+
+
+def add_ray_argument(parser) -> None:
+    """``--ray [ADDRESS]`` on a tuning script's ``argparse`` parser (alone: this machine)."""
+    parser.add_argument(
+        "--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS",
+        help="run the grid as Ray Tune trials: alone, on this machine's cores; ADDRESS: a running cluster",
+    )  # fmt: skip
 
 
 def _trial(config: dict) -> dict:
