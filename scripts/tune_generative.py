@@ -1,6 +1,7 @@
 """Tune the generative-prior MAP methods' optimisation on the validation split (never the test split).
 
-    python scripts/tune_generative.py     # prints the table and writes docs/results/generative-map-tuning.md
+    python scripts/tune_generative.py [--ray [ADDRESS]]   # prints the table, writes
+                                                          # docs/results/generative-map-tuning.md
 
 The first 4 validation images of shapes, noise 0.05, the operators of ``bench generative-map``
 (compressed sensing with m = 25 / 100 / 400, 70% random inpainting), the zoo's shapes priors. Each
@@ -13,6 +14,7 @@ the "default" column is read from the current function signatures when the table
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import time
@@ -22,6 +24,7 @@ import numpy as np
 
 import invprior as ip
 from invprior.eval.bench_generative import _operator
+from invprior.eval.distributed import add_ray_argument, grid_map
 from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,29 +59,38 @@ def _is_default(method: str, opts: dict) -> bool:
     return all(str(sig[k].default) == str(v) for k, v in opts.items() if k in sig)
 
 
-def main() -> None:
+def generative_row(method: str, name: str, opts: dict) -> dict:
+    """The table row of one setting: PSNR and chi2 per task (one Ray Tune trial with --ray)."""
     x = ip.data.dataset("shapes", "val")[:4]
-    problems = {t: ip.simulate(_operator(t, tuple(x.shape)), x, 0.05, seed=0) for t in TASKS}
-    priors = {}
+    prior = ip.zoo.load(name)
+    row = {"method": method, "options": ", ".join(f"{k}={v}" for k, v in opts.items() if k != "optimizer")}
+    t1 = time.time()
+    for task in TASKS:
+        p = ip.simulate(_operator(task, tuple(x.shape)), x, 0.05, seed=0)
+        r = ip.solve(p, prior, method=method, **opts)
+        row[f"{task} PSNR"] = ip.eval.psnr(r.mean.clamp(0, 1), x)
+        row[f"{task} chi2"] = float(np.mean(r.diagnostics.chi2))
+    row["mean PSNR"] = float(np.mean([row[f"{t} PSNR"] for t in TASKS]))
+    row["time s"] = time.time() - t1
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_ray_argument(ap)
+    args = ap.parse_args()
     store = ROOT / "docs/results/generative-map-tuning.json"
     rows = json.loads(store.read_text()) if store.exists() else []
     done = {(r["method"], r["options"]) for r in rows}
-    for method, name, opts in GRID:
-        opts = {**ADAM, **opts}
-        row = {"method": method, "options": ", ".join(f"{k}={v}" for k, v in opts.items() if k != "optimizer")}
-        if (method, row["options"]) in done:
-            continue
-        prior = priors.setdefault(name, ip.zoo.load(name))
-        t1 = time.time()
-        for task, p in problems.items():
-            r = ip.solve(p, prior, method=method, **opts)
-            row[f"{task} PSNR"] = ip.eval.psnr(r.mean.clamp(0, 1), x)
-            row[f"{task} chi2"] = float(np.mean(r.diagnostics.chi2))
-        row["mean PSNR"] = float(np.mean([row[f"{t} PSNR"] for t in TASKS]))
-        row["time s"] = time.time() - t1
+    points = [(method, name, {**ADAM, **opts}) for method, name, opts in GRID]
+    todo = [
+        p for p in points
+        if (p[0], ", ".join(f"{k}={v}" for k, v in p[2].items() if k != "optimizer")) not in done
+    ]  # fmt: skip
+    for row in grid_map(generative_row, todo, args.ray, desc="generative MAP settings"):
         rows.append(row)
         print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-        store.write_text(json.dumps(rows, indent=1))
+    store.write_text(json.dumps(rows, indent=1))
     for row in rows:
         opts = dict(kv.split("=") for kv in row["options"].split(", "))
         row["default"] = "**yes**" if _is_default(row["method"], opts) else ""
