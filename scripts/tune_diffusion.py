@@ -1,6 +1,7 @@
 """Tune the diffusion samplers' main knob on the validation split (never the test split).
 
-    python scripts/tune_diffusion.py     # prints the table and writes docs/results/diffusion-tuning.md
+    python scripts/tune_diffusion.py [SAMPLER ...] [--ray [ADDRESS]]
+    # prints the table and writes docs/results/diffusion-tuning.md
 
 With the zoo's diffusion-shapes prior, the first 4 validation images of shapes, 8 posterior
 samples each, noise 0.05, on two tasks (70% random inpainting and Gaussian deblurring, the
@@ -17,9 +18,9 @@ arguments restrict the run to those methods.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 
 import invprior as ip
 from invprior.eval.bench_diffusion import make_operator
+from invprior.eval.distributed import add_ray_argument, grid_map
 from invprior.eval.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,35 +45,42 @@ GRIDS = {
 }
 
 
-def main() -> None:
-    t0 = time.time()
+def diffusion_row(method: str, opts: dict) -> dict:
+    """The table row of one setting: PSNR and coverage on the validation shapes (one Ray Tune trial)."""
     prior = ip.zoo.load("diffusion-shapes")
     x = ip.data.dataset("shapes", "val")[:4]
-    problems = [ip.simulate(make_operator(t, tuple(x.shape)), x, 0.05, seed=0) for t in ("inpaint", "deblur")]
+    ps, cov = [], []
+    for t in ("inpaint", "deblur"):
+        p = ip.simulate(make_operator(t, tuple(x.shape)), x, 0.05, seed=0)
+        r = ip.solve(p, prior, method=method, n_samples=8, seed=0, **opts)
+        ps.append(ip.eval.psnr(r.mean.clamp(0, 1), x))
+        cov.append(np.mean([ip.eval.coverage(r.samples[:, b], x[b]) for b in range(len(x))]))
+    return {"method": method, **dict(opts.items()), "PSNR inpaint": ps[0], "PSNR deblur": ps[1],
+            "mean PSNR": float(np.mean(ps)), "cover90": float(np.mean(cov))}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("only", nargs="*", help="tune only these samplers")
+    add_ray_argument(ap)
+    args = ap.parse_args()
+    t0 = time.time()
     store = ROOT / "docs/results/diffusion-tuning.json"
     old = json.loads(store.read_text()) if store.exists() else []
-    only = sys.argv[1:]
     rows = list(old)
     done = {(r["method"], *(r.get(k) for g in GRIDS.values() for k in g)) for r in rows}
+    todo = []
     for method, grid in GRIDS.items():
-        if only and method not in only:
+        if args.only and method not in args.only:
             continue
-        keys = list(grid)
-        combos = [dict(zip(keys, v, strict=True)) for v in itertools.product(*grid.values())]
-        for opts in combos:
-            opts = {k: float(v) for k, v in opts.items()}
-            if (method, *(opts.get(k) for g in GRIDS.values() for k in g)) in done:
-                continue
-            ps, cov = [], []
-            for p in problems:
-                r = ip.solve(p, prior, method=method, n_samples=8, seed=0, **opts)
-                ps.append(ip.eval.psnr(r.mean.clamp(0, 1), x))
-                cov.append(np.mean([ip.eval.coverage(r.samples[:, b], x[b]) for b in range(len(x))]))
-            row = {"method": method, **{k: v for k, v in opts.items()}, "PSNR inpaint": ps[0], "PSNR deblur": ps[1],
-                   "mean PSNR": float(np.mean(ps)), "cover90": float(np.mean(cov))}  # fmt: skip
-            rows.append(row)
-            print(row, flush=True)
-            store.write_text(json.dumps(rows, indent=1))
+        for v in itertools.product(*grid.values()):
+            opts = {k: float(val) for k, val in zip(grid, v, strict=True)}
+            if (method, *(opts.get(k) for g in GRIDS.values() for k in g)) not in done:
+                todo.append((method, opts))
+    for row in grid_map(diffusion_row, todo, args.ray, desc="diffusion settings"):
+        rows.append(row)
+        print(row, flush=True)
+    store.write_text(json.dumps(rows, indent=1))
     rows = [r for r in rows if r["method"] in GRIDS]
     rows.sort(key=lambda r: (list(GRIDS).index(r["method"]), *(r.get(k, 0) for k in GRIDS[r["method"]])))
     best = {}
