@@ -81,6 +81,47 @@ class Diffusion:
             out.module = self.module
         return out
 
+    def patches(self, size: int = 64, seed: int = 0, pad: str = "reflect") -> Diffusion:
+        """PaDIS-style patch assembly (Hu et al. 2024): every call of ``D(x, sigma)`` pads the image,
+        cuts it into non-overlapping ``size``×``size`` tiles on a grid shifted at random (a new shift each
+        call, from ``seed``), denoises the tiles as a batch and puts the centre back together; each pixel
+        is denoised in exactly one tile. ``pad``: ``"reflect"`` (default; zeros when the pad exceeds the
+        image) or ``"zeros"`` (PaDIS, whose patch model is trained on zero-padded patches). Only for a fully
+        convolutional prior (``any_size``); the copy runs at any shape and counts its own evaluations.
+        Our models have no coordinate channels (PaDIS's optional position input) and were trained on whole
+        64² crops: measured on camera 128² at sigma 0.1, one denoising call gave 30.48 dB whole, 29.7-30.3
+        with 32²/64² reflect-padded tiles and 27.1-29.3 zero-padded (the zero borders are out of the
+        training distribution). Tiles bound the memory of one call on large images."""
+        if not self.any_size:
+            raise InvpriorError(f"{self.name} is not fully convolutional: it has no patch scheme")
+        if int(size) < 8:
+            raise InvpriorError(f"patch size must be >= 8 pixels, got {size}")
+        if pad not in ("zeros", "reflect"):
+            raise InvpriorError(f"pad must be 'zeros' or 'reflect', got {pad!r}")
+        p, D0 = int(size), self._D
+        g = torch.Generator().manual_seed(seed)
+
+        def D(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            b, c, h, w = x.shape
+            sy, sx = (int(v) for v in torch.randint(0, p, (2,), generator=g))
+            H, W = -(-(h + sy) // p) * p, -(-(w + sx) // p) * p
+            padding = (sx, W - w - sx, sy, H - h - sy)
+            if pad == "reflect" and max(padding) < min(h, w):
+                xp = torch.nn.functional.pad(x, padding, mode="reflect")
+            else:
+                xp = torch.nn.functional.pad(x, padding)
+            ny, nx = H // p, W // p
+            tiles = xp.reshape(b, c, ny, p, nx, p).permute(0, 2, 4, 1, 3, 5).reshape(b * ny * nx, c, p, p)
+            out = D0(tiles, sigma.repeat_interleave(ny * nx))
+            out = out.reshape(b, ny, nx, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, H, W)
+            return out[..., sy : sy + h, sx : sx + w]
+
+        out = Diffusion(D, self.sigma_min, self.sigma_max, self.shape, self.rho, f"{self.name}-patches{p}")
+        out.info, out.any_size = self.info, True
+        if hasattr(self, "module"):
+            out.module = self.module
+        return out
+
     def __repr__(self) -> str:
         return f"Diffusion({self.name!r}, sigma in [{self.sigma_min:g}, {self.sigma_max:g}], shape={self.shape})"
 
