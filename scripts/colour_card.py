@@ -34,7 +34,9 @@ def main() -> None:
     t0 = time.time()
     weights = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "invprior/zoo/diffusion-natural-colour.safetensors"
     rgb = ip.zoo.load_file(weights, "diffusion-natural-colour")
-    grey = ip.zoo.load("diffusion-natural").at_shape((3, 64, 64))
+    grey = ip.zoo.load("diffusion-natural")
+    rgb.info = {**rgb.info, "sampler defaults": grey.info["sampler defaults"]}  # the same tuned ΠGDM settings
+    grey = grey.at_shape((3, 64, 64))
     models = {"grey model, per channel": grey, "RGB model": rgb}
     x = ip.data.dataset("natural-colour", "test")
     colourful = (x.max(1).values - x.min(1).values).mean((1, 2)) > 0.05
