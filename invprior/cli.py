@@ -796,6 +796,7 @@ def bench_natural_cmd(
     size: int = typer.Option(128, help="Image side."),
     steps: int = typer.Option(100, help="Sampler steps."),
     samples: int = typer.Option(4, help="Posterior samples per image."),
+    channels: int = typer.Option(1, help="1: grey photographs; 3: colour (default images astronaut, grace_hopper)."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
     out: Path = typer.Option(BENCH_OUT, help=OUT_HELP + "Writes natural.md/.json/.jsonl and the figures."),
 ) -> None:
@@ -804,7 +805,9 @@ def bench_natural_cmd(
     from .eval import bench_natural
     from .eval.report import markdown_table
 
-    images = tuple(image or bench_natural.IMAGES)
+    if channels not in (1, 3):
+        raise InvpriorError(f"--channels must be 1 (grey) or 3 (colour), got {channels}")
+    images = tuple(image or (bench_natural.IMAGES if channels == 1 else bench_natural.COLOUR_IMAGES))
     tasks = _choices("--task", task, tuple(bench_natural.TASKS))
     methods = _choices("--method", method, bench_natural.METHODS)
     if size < 16 or steps < 2 or samples < 1:
@@ -812,7 +815,7 @@ def bench_natural_cmd(
     _set_threads(threads)
     t0 = time.perf_counter()
     cmd = "invprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    bench_natural.bench(images, tasks, methods, size, steps, samples, out)
+    bench_natural.bench(images, tasks, methods, size, steps, samples, out, channels=channels)
     rows = bench_natural.report(out, cmd, f"(last run {time.perf_counter() - t0:.0f} s on this 2-core CPU)")
     typer.echo(markdown_table(rows))
     typer.echo(f"wrote {out / 'natural.md'}")

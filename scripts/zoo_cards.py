@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from pathlib import Path
 
 from invprior.models.checkpoint import load_weights
@@ -25,7 +26,7 @@ def command(name: str, meta: dict) -> str:
     if tr.get("batch", 64) != 64:
         cmd += f" --batch {tr['batch']}"
     for k, v in (tr.get("options") or {}).items():
-        cmd += f" -o {k}={json.dumps(v)}"
+        cmd += " -o " + shlex.quote(f"{k}={json.dumps(v)}")
     return cmd
 
 
@@ -133,9 +134,10 @@ def main(only: list[str]) -> None:
             "size bytes": w.stat().st_size,
         }
         old = ZOO / f"{name}.json"
-        if old.exists() and "sampler defaults" in (prev := json.loads(old.read_text())):
-            card["sampler defaults"] = prev["sampler defaults"]  # written by a tuning script: kept
-        (ZOO / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+        if old.exists():  # what other scripts wrote (tuned sampler defaults, quality sections): kept
+            for k, v in json.loads(old.read_text()).items():
+                card.setdefault(k, v)
+        (ZOO / f"{name}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         print(name, card["headline"])
 
 

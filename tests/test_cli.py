@@ -188,3 +188,23 @@ def test_bench_classical_quick_writes_every_table_on_a_tiny_size(tmp_path):
     tables = json.loads((tmp_path / "classical.json").read_text())
     assert all(tables[k] for k in ("speed", "methods", "denoisers", "recon"))
     assert {row["method"] for row in tables["methods"]} >= {"fista", "pdhg", "myula", "pnp_ula"}
+
+
+def test_bench_natural_runs_colour_photographs_on_the_colour_prior_and_keeps_grey_rows_apart(tmp_path):
+    args = ["bench", "natural", "--size", "32", "--task", "inpaint70", "--method", "dpir", "--method", "ddnm",
+            "--steps", "3", "--samples", "2", "--threads", "1", "--out", str(tmp_path)]  # fmt: skip
+    r = runner.invoke(app, [*args, "--channels", "3", "--image", "astronaut"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*args, "--image", "astronaut"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (tmp_path / "natural.jsonl").read_text().splitlines()]
+    assert {(x["channels"], x["method"], x["prior"]) for x in rows} == {
+        (3, "dpir", "denoiser-natural"), (3, "ddnm", "diffusion-natural-colour"),
+        (1, "dpir", "denoiser-natural"), (1, "ddnm", "diffusion-natural"),
+    }  # fmt: skip
+    md = (tmp_path / "natural.md").read_text()
+    assert "## 32², colour (RGB)" in md and "## 32², grey" in md
+    assert (tmp_path / "natural-inpaint70-32-rgb.png").stat().st_size > 1000
+    assert (tmp_path / "natural-inpaint70-32.png").exists()
+    r = runner.invoke(app, ["bench", "natural", "--channels", "2", "--out", str(tmp_path)])
+    assert "--channels must be 1 (grey) or 3 (colour)" in str(r.exception)  # main() prints it, exit 2

@@ -48,14 +48,28 @@ class Diffusion:
         self.info: dict = {}
         self.any_size = False  # a fully convolutional denoiser: ``at_shape`` may change H, W and channels
 
-    def at_shape(self, shape: tuple[int, ...]) -> Diffusion:
+    def at_shape(self, shape: tuple[int, ...], per_channel: bool = False) -> Diffusion:
         """This prior for images of ``shape`` ``(C, H, W)``. Only for a fully convolutional model
-        (``any_size``, e.g. the zoo's ``diffusion-natural``): it runs at any H×W, and a grey model runs
-        on each of C channels on its own (the channels are independent draws of the grey prior: no
+        (``any_size``, e.g. the zoo's ``diffusion-natural``): it runs at any H×W. On colour images a grey
+        model whose card names a colour sibling (``diffusion-natural`` → ``diffusion-natural-colour``,
+        measured better on every row of docs/results/natural-colour.md) hands over to that RGB model,
+        loaded once on the same device and dtype; otherwise, or with ``per_channel=True``, the grey model
+        runs on each of C channels on its own (the channels are independent draws of the grey prior: no
         colour correlations). The copy shares the network and counts its own evaluations."""
         shape = tuple(int(s) for s in shape)
         if shape == self.shape:
             return self
+        sibling = self.info.get("colour model") if isinstance(self.info, dict) else None
+        if self.any_size and sibling and not per_channel and len(shape) == 3 and shape[0] == 3 != self.shape[0]:
+            if getattr(self, "_colour", None) is None:
+                from .. import zoo
+
+                where = next(self.module.parameters()) if hasattr(self, "module") else None
+                self._colour = zoo.load(sibling, device=getattr(where, "device", None),
+                                        dtype=getattr(where, "dtype", None))  # fmt: skip
+                if getattr(self, "_patch_args", None):  # a patch-assembled prior stays one
+                    self._colour = self._colour.patches(*self._patch_args)
+            return self._colour.at_shape(shape)
         if not self.any_size:
             raise InvpriorError(
                 f"{self.name} makes {self.shape} samples and is not fully convolutional: it cannot run at {shape}"
@@ -117,7 +131,7 @@ class Diffusion:
             return out[..., sy : sy + h, sx : sx + w]
 
         out = Diffusion(D, self.sigma_min, self.sigma_max, self.shape, self.rho, f"{self.name}-patches{p}")
-        out.info, out.any_size = self.info, True
+        out.info, out.any_size, out._patch_args = self.info, True, (p, seed, pad)
         if hasattr(self, "module"):
             out.module = self.module
         return out

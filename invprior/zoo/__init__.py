@@ -164,7 +164,8 @@ def load(name: str, device=None, dtype=None):
     ``device``/``dtype`` place the network, e.g. ``zoo.load("diffusion-natural", device="cuda",
     dtype=torch.float16)``; results still follow each input's device and dtype."""
     out = load_file(path(name), name, device=device, dtype=dtype)
-    tuned = info(name).get("sampler defaults")
-    if tuned and isinstance(getattr(out, "info", None), dict):
-        out.info = {**out.info, "sampler defaults": tuned}
+    card = info(name)
+    extra = {k: card[k] for k in ("sampler defaults", "colour model") if card.get(k)}
+    if extra and isinstance(getattr(out, "info", None), dict):
+        out.info = {**out.info, **extra}
     return out
