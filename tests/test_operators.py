@@ -384,3 +384,14 @@ def test_ct_system_matrix_is_the_grid_sample_operator_and_its_exact_transpose():
     auto = CT(shape, 25)  # matrix=None: grid_sample for three calls, then the matrix (cached or not)
     assert [auto._use_matrix(x) for _ in range(5)] == [False, False, False, True, True]
     assert not auto._use_matrix(torch.zeros(1, device="meta"))
+
+
+def test_bench_operators_times_both_ct_paths_and_reports_the_matrix_memory():
+    from invprior.eval import bench_operators
+
+    rows = bench_operators.run(sizes=(32,), batches=(1,), repeats=1, budget=0.1)
+    ct = {r["operator"]: r for r in rows if r["operator"].startswith("CT")}
+    assert set(ct) == {"CT (180 angles), grid_sample", "CT (180 angles), sparse matrix"}
+    for r in ct.values():
+        assert r["forward ms"] > 0 and r["adjoint ms"] > 0
+    assert "MB" in ct["CT (180 angles), sparse matrix"]["note"]

@@ -81,8 +81,14 @@ def _recon_cell(img: str, case: str, params: tuple, label: str, size: int, quick
         "image": img, "operator": desc, "prior": label, "solver": method,
         "PSNR": metrics.psnr(r.mean, x), "SSIM": metrics.ssim(r.mean.clamp(0, 1), x),
         "chi2": r.diagnostics.chi2[0], "iterations": r.diagnostics.iterations,
-        "time s": r.diagnostics.wall_time,
+        "converged": _converged(r), "time s": r.diagnostics.wall_time,
     }  # fmt: skip
+
+
+def _converged(r) -> str:
+    """``diagnostics.converged`` as a table cell: "yes"/"no", "" for a method with no criterion."""
+    c = r.diagnostics.converged
+    return "" if c is None else ("yes" if c else "no")
 
 
 def reconstruction_table(
@@ -177,7 +183,7 @@ def methods_table(image: str = "camera", size: int = 128, quick: bool = False) -
         row = {
             "method": method, "prior": type(prior).__name__, "PSNR": metrics.psnr(r.mean, x),
             "SSIM": metrics.ssim(r.mean.clamp(0, 1), x), "chi2": r.diagnostics.chi2[0],
-            "iterations": r.diagnostics.iterations, "time s": r.diagnostics.wall_time,
+            "iterations": r.diagnostics.iterations, "converged": _converged(r), "time s": r.diagnostics.wall_time,
             "mean std": float("nan"), "90% coverage": float("nan"),
         }  # fmt: skip
         if r.std is not None:

@@ -34,12 +34,15 @@ OPERATORS: dict[str, Callable[[tuple[int, int, int]], Operator]] = {
     "super-resolution x4": lambda s: SuperResolution(s, 4),
     "MRI x4": lambda s: MRI.cartesian(s, 4, 0),
     "CS structured (m = n/4)": lambda s: CompressedSensing(s, s[1] * s[2] // 4, 0, kind="structured"),
-    "CT (180 angles)": lambda s: CT(s, 180),
+    "CT (180 angles), grid_sample": lambda s: CT(s, 180, matrix=False),
+    "CT (180 angles), sparse matrix": lambda s: CT(s, 180, matrix=True),
     "phase retrieval (x2)": lambda s: PhaseRetrieval(s, 2.0, 0),
 }
 
 # combinations skipped unless --full (each call would take tens of seconds here)
-_SLOW = {("CT (180 angles)", 1024, 16)}
+_SLOW = {("CT (180 angles), grid_sample", 1024, 16)}
+# the sparse matrix at 1024² would hold ~6.7 GB (A and A^T): measured at 256² only, unless --full
+_SLOW |= {("CT (180 angles), sparse matrix", 1024, b) for b in (1, 16)}
 
 
 def _time(fn: Callable[[], object], repeats: int, budget: float) -> float:
@@ -68,7 +71,13 @@ def run(sizes=(256, 1024), batches=(1, 16), full: bool = False, repeats: int = 5
         A = OPERATORS[name]((1, n, n))
         x = torch.rand(b, 1, n, n)
         with torch.no_grad():
+            t0 = time.perf_counter()
             y = A(x)
+            if isinstance(A, CT) and A.matrix:  # the first call built (or reused) the cached matrix
+                mats = A.system_matrix(x)
+                mb = sum(t.numel() * t.element_size() for M in mats
+                         for t in (M.values(), M.col_indices(), M.crow_indices())) / 2**20  # fmt: skip
+                row["note"] = f"A and A^T {mb:.0f} MB; first call (build) {time.perf_counter() - t0:.1f} s"
             row["forward ms"] = 1e3 * _time(lambda A=A, x=x: A(x), repeats, budget)
             if isinstance(A, LinearOperator):
                 row["adjoint ms"] = 1e3 * _time(lambda A=A, y=y: A.T(y), repeats, budget)
