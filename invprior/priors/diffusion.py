@@ -59,14 +59,10 @@ class Diffusion:
         shape = tuple(int(s) for s in shape)
         if shape == self.shape:
             return self
-        sibling = self.info.get("colour model") if isinstance(self.info, dict) else None
-        if self.any_size and sibling and not per_channel and len(shape) == 3 and shape[0] == 3 != self.shape[0]:
+        load_sibling = getattr(self, "colour_sibling", None)  # set by zoo.load from the card's "colour model"
+        if self.any_size and load_sibling and not per_channel and len(shape) == 3 and shape[0] == 3 != self.shape[0]:
             if getattr(self, "_colour", None) is None:
-                from .. import zoo
-
-                where = next(self.module.parameters()) if hasattr(self, "module") else None
-                self._colour = zoo.load(sibling, device=getattr(where, "device", None),
-                                        dtype=getattr(where, "dtype", None))  # fmt: skip
+                self._colour = load_sibling()
                 if getattr(self, "_patch_args", None):  # a patch-assembled prior stays one
                     self._colour = self._colour.patches(*self._patch_args)
             return self._colour.at_shape(shape)
@@ -132,6 +128,7 @@ class Diffusion:
 
         out = Diffusion(D, self.sigma_min, self.sigma_max, self.shape, self.rho, f"{self.name}-patches{p}")
         out.info, out.any_size, out._patch_args = self.info, True, (p, seed, pad)
+        out.colour_sibling = getattr(self, "colour_sibling", None)
         if hasattr(self, "module"):
             out.module = self.module
         return out

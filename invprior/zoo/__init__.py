@@ -19,6 +19,7 @@ reproduces it, training time and measured quality. ``load`` returns a prior obje
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -168,4 +169,6 @@ def load(name: str, device=None, dtype=None):
     extra = {k: card[k] for k in ("sampler defaults", "colour model") if card.get(k)}
     if extra and isinstance(getattr(out, "info", None), dict):
         out.info = {**out.info, **extra}
+    if card.get("colour model"):  # Diffusion.at_shape hands colour images to it, loaded where this one is
+        out.colour_sibling = functools.partial(load, card["colour model"], device=device, dtype=dtype)
     return out
