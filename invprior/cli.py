@@ -477,12 +477,46 @@ def bench_classical_cmd(
     ray: str = typer.Option(
         None, "--ray", help=RAY_HELP.replace("replicate", "reconstruction (image, operator, prior)")
     ),
+    deepinv: bool = typer.Option(
+        None,
+        "--deepinv/--no-deepinv",
+        help="The side-by-side section against deepinv (same problems, x and y). Default: run it where deepinv "
+        "is installed, skip it otherwise.",
+    ),
+    deepinv_only: bool = typer.Option(
+        False, help="Only the deepinv side by side: writes classical-deepinv.md and .json, leaves classical.md."
+    ),
 ) -> None:
-    """Classical priors and solvers on the test images, TV solver speed, and denoisers."""
-    from .eval import bench_classical, bench_operators
+    """Classical priors and solvers on the test images, TV solver speed, denoisers, and (where deepinv is
+    installed) a side by side with deepinv."""
+    from .eval import bench_classical, bench_deepinv, bench_operators
     from .eval.report import markdown_table
 
     t0 = time.perf_counter()
+    if (deepinv or deepinv_only) and not bench_deepinv.available():
+        _fail(
+            "deepinv is not installed here (it needs torchvision): pip install deepinv in an environment with "
+            "torchvision, or run without --deepinv"
+        )
+    side: list[str] = []
+    deepinv_rows: list[dict] = []
+    if deepinv_only or (deepinv is not False and bench_deepinv.available()):
+        deepinv_rows = bench_deepinv.deepinv_table(size=size, quick=quick)
+        side = bench_deepinv.report(deepinv_rows, size)
+        out.mkdir(parents=True, exist_ok=True)
+        md = [f"Command: `{_command()}` ({time.perf_counter() - t0:.0f} s).", "",
+              f"Machine: {bench_operators.machine()}.", "", *side]  # fmt: skip
+        (out / "classical-deepinv.md").write_text(
+            "\n".join(["# Classical benchmark: side by side with deepinv", "", *md])
+        )
+        (out / "classical-deepinv.json").write_text(json.dumps(deepinv_rows, indent=1, default=str))
+        typer.echo("\n".join(side))
+        if deepinv_only:
+            typer.echo(f"wrote {out / 'classical-deepinv.md'}")
+            return
+    else:
+        why = "--no-deepinv was given" if deepinv is False else "deepinv is not installed in this environment"
+        side = ["## Side by side with deepinv", "", f"Skipped: {why} (see `invprior.eval.bench_deepinv`).", ""]
     speed = bench_classical.speed_table(size=size, quick=quick)
     per_method = bench_classical.methods_table(size=size, quick=quick)
     den_size = size if quick else 256
@@ -510,13 +544,14 @@ def bench_classical_cmd(
         "",
         *(["Run on Ray: each row's time was taken beside the other tasks.", ""] if ray else []),
         markdown_table(recon, ["image", "operator", "prior", "solver", "PSNR", "SSIM", "chi2", "iterations",
-                               "time s", "note"]),
+                               "converged", "time s", "note"]),
+        *side,
     ]  # fmt: skip
     md = ["# Classical benchmark", "", f"Command: `{_command()}` ({time.perf_counter() - t0:.0f} s).", "",
           f"Machine: {bench_operators.machine()}.", "", *tables]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "classical.md").write_text("\n".join(md))
-    everything = {"speed": speed, "methods": per_method, "denoisers": dens, "recon": recon}
+    everything = {"speed": speed, "methods": per_method, "denoisers": dens, "recon": recon, "deepinv": deepinv_rows}
     (out / "classical.json").write_text(json.dumps(everything, indent=1, default=str))
     typer.echo("\n".join(tables))
     typer.echo(f"wrote {out / 'classical.md'}")

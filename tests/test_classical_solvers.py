@@ -37,7 +37,7 @@ def test_fista_admm_pdhg_pgd_reach_the_same_tv_objective():
 
 @pytest.mark.parametrize("case", ["inpaint", "deblur"])
 def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_converged_solution(case):
-    """Defaults (adaptive restart, adaptive prox tolerance, tol 3e-6, cap 1000) on a validation image:
+    """Defaults (adaptive restart, adaptive prox tolerance, tol 5e-6, cap 1000) on a validation image:
     ``converged`` is True before the cap and the PSNR is within 0.01 dB of a long run with an exact prox;
     FISTA as invprior 0.2 ran it (no restart, prox to 1e-4), given as many steps, is further from it."""
     from invprior.eval.cases import make_case, regulariser_default
@@ -54,6 +54,40 @@ def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_conv
     assert abs(ip.eval.psnr(r.mean, x) - ip.eval.psnr(ref.mean, x)) < 0.01
     old = ip.solve(problem, TV(w), method="fista", restart=False, adaptive_prox=False, steps=d.iterations, tol=0)
     assert float((old.mean - ref.mean).norm()) > float((r.mean - ref.mean).norm())
+
+
+@pytest.mark.parametrize("case", ["inpaint", "deblur"])
+def test_admm_at_its_defaults_stops_on_its_residuals_within_0_01_db_of_the_converged_solution(case):
+    """Fixed penalty, Boyd's relative primal and dual residuals below 3e-5: converged before the cap,
+    within 0.01 dB of a long exact FISTA run (the same objective)."""
+    from invprior.eval.cases import make_case, regulariser_default
+
+    x = ip.data.image("moon", 32).double()
+    A, sigma, _ = make_case(case, x.shape)
+    problem = ip.simulate(A, x, sigma, seed=0)
+    w = regulariser_default(case, "tv")
+    ref = ip.solve(problem, TV(w, tol=1e-8, max_iter=500), method="fista", steps=3000, tol=1e-9,
+                   adaptive_prox=False)  # fmt: skip
+    r = ip.solve(problem, TV(w), method="admm")
+    assert r.diagnostics.converged and r.diagnostics.iterations < 1000
+    assert abs(ip.eval.psnr(r.mean, x) - ip.eval.psnr(ref.mean, x)) < 0.01
+
+
+def test_fista_tv_converges_in_float32_too():
+    """The TV prox's duality gap is a small difference of large sums: computed in float32 it was
+    rounding noise, the inexact prox kept the iterate moving, and FISTA on float32 inpainting ran to
+    its cap (camera 128²: 1000 steps, not converged; now 381)."""
+    from invprior.eval.cases import make_case, regulariser_default
+
+    x = ip.data.image("camera", 128)  # at 64² it converged even before the fix
+    assert x.dtype == torch.float32
+    A, sigma, _ = make_case("inpaint", x.shape)
+    problem = ip.simulate(A, x, sigma, seed=0)
+    r = ip.solve(problem, TV(regulariser_default("inpaint", "tv")), method="fista")
+    assert r.diagnostics.converged and r.diagnostics.iterations < 1000, r.diagnostics.iterations
+    ref = ip.solve(problem.to(dtype=torch.float64), TV(regulariser_default("inpaint", "tv")), method="fista",
+                   tol=1e-7, steps=3000)  # the same y, in float64  # fmt: skip
+    assert abs(ip.eval.psnr(r.mean, x) - ip.eval.psnr(ref.mean, x.double())) < 0.01
 
 
 def test_gradient_descent_matches_tikhonov_closed_form(deblur32):

@@ -185,9 +185,31 @@ def test_bench_classical_quick_writes_every_table_on_a_tiny_size(tmp_path):
     for title in ("TV deblurring speed (camera 32²", "Every classical method at its defaults (camera 32²",
                   "Denoisers on the test images (32²", "Reconstructions on test images (32²"):  # fmt: skip
         assert title in md, title
+    assert "Skipped: deepinv is not installed" in md  # CI has no deepinv (it needs torchvision)
     tables = json.loads((tmp_path / "classical.json").read_text())
     assert all(tables[k] for k in ("speed", "methods", "denoisers", "recon"))
     assert {row["method"] for row in tables["methods"]} >= {"fista", "pdhg", "myula", "pnp_ula"}
+
+
+def test_bench_classical_deepinv_without_deepinv_is_one_clear_error(tmp_path):
+    from invprior.eval import bench_deepinv
+
+    if bench_deepinv.available():
+        pytest.skip("deepinv is installed here: the error path cannot be reached")
+    for flag in ("--deepinv", "--deepinv-only"):
+        r = runner.invoke(app, ["bench", "classical", flag, "--out", str(tmp_path)])
+        assert r.exit_code == 2 and "deepinv is not installed" in r.output, r.output
+        assert "Traceback" not in r.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_deepinv_report_summarises_ratios_and_psnr_differences():
+    from invprior.eval.bench_deepinv import report
+
+    rows = [{"image": i, "problem": "p", "method": "TV (FISTA)", "time ratio": t, "PSNR diff": d}
+            for i, t, d in (("a", 1.0, 0.1), ("b", 4.0, -0.2), ("c", 2.0, 0.0))]  # fmt: skip
+    md = "\n".join(report(rows, 64))
+    assert "| TV (FISTA) | 3 | 2 | 1 | 4 | -0.2 | 0.1 |" in md
 
 
 def test_bench_natural_runs_colour_photographs_on_the_colour_prior_and_keeps_grey_rows_apart(tmp_path):

@@ -197,7 +197,8 @@ class TV(Regulariser):
         q, t = p, 1.0
         step = 1.0 / (8.0 * gamma)  # ||D||² <= 8
         tol = float(warm.get("tol", self.tol)) if warm is not None else self.tol
-        v2 = 0.5 * _bsum(v * v)
+        v64 = v.double()  # the duality gap is a small difference of large sums: float64 even for float32 input
+        v2 = 0.5 * _bsum(v64 * v64)
         x = v - gamma * D.T(p)
         it = -1
         for it in range(self.max_iter):
@@ -208,8 +209,9 @@ class TV(Regulariser):
             p, t = p_new, t_new
             if it % 5 == 0 or it == self.max_iter - 1:  # the duality gap costs a gradient: check every 5
                 x = v - gamma * D.T(p)
-                primal = 0.5 * _bsum((x - v) ** 2) + gamma * _bsum(self._norms(D(x)))
-                dual = v2 - 0.5 * _bsum(x * x)
+                x64 = x.double()
+                primal = 0.5 * _bsum((x64 - v64) ** 2) + gamma * _bsum(self._norms(D(x)).double())
+                dual = v2 - 0.5 * _bsum(x64 * x64)
                 if bool(((primal - dual) <= tol * primal.abs().clamp_min(1e-12)).all()):
                     break
         x = v - gamma * D.T(p)

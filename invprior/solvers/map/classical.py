@@ -131,8 +131,9 @@ def pgd(
     problem: Problem,
     prior,
     *,
-    steps: int = 500,
+    steps: int = 5000,
     tol: float = 1e-6,
+    adaptive_prox: bool = True,
     x0: torch.Tensor | None = None,
     seed: int = 0,
     progress: bool = False,
@@ -140,10 +141,14 @@ def pgd(
     """Proximal gradient descent (ISTA): ``x <- prox_{tau R}(x - tau ∇_x -log p(y|x))``.
 
     ``tau = sigma² / ||A||²`` for Gaussian noise and a linear operator, backtracking otherwise
-    (Poisson noise, nonlinear operators).
+    (Poisson noise, nonlinear operators). It stops when the relative change of the iterate falls below
+    ``tol``; ``adaptive_prox`` solves an iterative prox (TV) as ``fista`` does. ISTA converges as 1/k:
+    it is the baseline, ``fista`` is the one to use. Measured on camera 128² (float32, TV): deblurring
+    stops after 1542 steps (7.7 s, one thread, beside another job) within 0.002 dB of the converged
+    PSNR; 70% inpainting does not meet ``tol`` within the 5000-step cap and ends 0.025 dB away.
     """
     return _proximal_gradient(problem, prior, steps=steps, tol=tol, x0=x0, momentum=False, progress=progress,
-                              name="pgd")  # fmt: skip
+                              name="pgd", adaptive_prox=adaptive_prox)  # fmt: skip
 
 
 @register("fista", family="map", needs=("regulariser",), reference="Beck & Teboulle 2009, SIAM J. Imaging Sci. 2(1)")
@@ -191,7 +196,7 @@ def admm(
     steps: int = 1000,
     tol: float = ADMM_TOL,
     rho: float | None = None,
-    adaptive: bool = True,
+    adaptive: bool = False,
     adaptive_prox: bool = True,
     x0: torch.Tensor | None = None,
     seed: int = 0,
@@ -203,12 +208,16 @@ def admm(
         z <- prox_{R/rho}(x + u)
         u <- u + x - z
 
-    ``rho=None`` starts at ``0.1 ||A||² / sigma²``; ``adaptive`` balances the primal and dual
-    residuals (Boyd §3.4.1: ×/÷2 when one exceeds 10 times the other). ``adaptive_prox``: an iterative
-    prox (TV) is solved to 0.1 times the last relative change of ``z`` (between 1e-7 and its own
-    ``tol``), as in ``fista``. It stops when the relative change of ``z`` and the primal residual
-    ``||x - z||`` (relative to ``||z||``) are both below ``tol``; the default is the loosest that left
-    the PSNR within 0.01 dB of the converged solution on validation problems (docs/results/stopping-tuning.md).
+    ``rho=None`` is ``0.1 ||A||² / sigma²``, kept fixed. ``adaptive=True`` balances the primal and dual
+    residuals instead (Boyd §3.4.1: ×/÷2 when one exceeds 10 times the other, every 10 steps); measured
+    on validation problems, it took 1.7× the steps of the fixed penalty to the same accuracy and, with
+    the inexact TV prox, kept some bench problems from ever meeting the criterion
+    (docs/results/stopping-tuning.md), so it is off by default. ``adaptive_prox``: an iterative prox (TV)
+    is solved to 0.1 times the last relative change of ``z`` (between 1e-7 and its own ``tol``), as in
+    ``fista``. It stops on Boyd's residuals (§3.3.1), both relative: the primal residual
+    ``||x - z|| <= tol max(||x||, ||z||)`` and the dual residual ``rho ||z - z_old|| <= tol ||rho u||``;
+    the default ``tol`` is the loosest that left the PSNR within 0.01 dB of the converged solution on
+    validation problems.
     """
     A: LinearOperator = problem.operator  # type: ignore[assignment]
     s2 = problem.sigma**2  # type: ignore[operator]
@@ -217,7 +226,7 @@ def admm(
     u = torch.zeros_like(z)
     kw = prox_kwargs(prior)
     trace = [objective(problem, prior, z)]
-    change = math.inf
+    change, done = math.inf, False
     with bar(steps, "admm", progress) as pb:
         for k in range(steps):
             x = A.prox_data(z - u, problem.y, rho * s2, tol=1e-6, max_iter=200)
@@ -227,21 +236,22 @@ def admm(
             z = prior.prox(x + u, 1.0 / rho, **kw)
             u = u + x - z
             r_norm = float((x - z).norm())
-            s_norm = rho * float((z - z_old).norm())
+            dz = float((z - z_old).norm())
+            change = dz / max(float(z_old.norm()), 1e-12)
+            # Boyd §3.3.1, relative form: primal residual against the iterates, dual against rho u
+            done = r_norm <= tol * max(float(x.norm()), float(z.norm()), 1e-12) and dz <= tol * float(u.norm())
             if adaptive and k % 10 == 9:
-                if r_norm > 10 * s_norm:
+                if r_norm > 10 * rho * dz:
                     rho, u = rho * 2, u / 2
-                elif s_norm > 10 * r_norm:
+                elif rho * dz > 10 * r_norm:
                     rho, u = rho / 2, u * 2
-            change = rel_change(z, z_old)
             trace.append(objective(problem, prior, z))
             pb.update(z)
-            if change < tol and r_norm <= tol * max(float(z.norm()), 1e-12):
+            if done:
                 break
     extra = {"rho": rho}
     if "iterations" in kw.get("warm", {}):
         extra["inner_iterations"] = kw["warm"]["iterations"]
-    done = change < tol and r_norm <= tol * max(float(z.norm()), 1e-12)
     diag = Diagnostics(iterations=k + 1, converged=done, loss_trace=trace, extra=extra)
     return Result.from_point(z, diag)
 
