@@ -461,7 +461,7 @@ def bench_operators_cmd(
 
 RAY_HELP = (
     "Run each replicate as a Ray task: --ray alone starts Ray on this machine's cores, --ray ADDRESS joins a "
-    "cluster (`ray start --head`). Needs pip install -e '.[ray]'."
+    "cluster (`ray start --head`). Needs pip install -e '.\\[ray]'."
 )
 
 
@@ -516,7 +516,9 @@ def bench_classical_cmd(
             return
     else:
         why = "--no-deepinv was given" if deepinv is False else "deepinv is not installed in this environment"
-        side = ["## Side by side with deepinv", "", f"Skipped: {why} (see `invprior.eval.bench_deepinv`).", ""]
+        side = ["## Side by side with deepinv", "",
+                f"Skipped: {why}. `--deepinv-only` writes classical-deepinv.md where deepinv is installed "
+                "(DEVELOPERS.md: a separate environment).", ""]  # fmt: skip
     speed = bench_classical.speed_table(size=size, quick=quick)
     per_method = bench_classical.methods_table(size=size, quick=quick)
     den_size = size if quick else 256
