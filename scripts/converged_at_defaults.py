@@ -7,8 +7,8 @@ Problems: the classical benchmark's (``invprior bench classical``: camera and co
 70% inpainting, SR x2 and x4, MRI x4, CT, compressed sensing) and the demo's (deblurring and inpainting
 of camera, MRI of the mri slice, CT of the Shepp-Logan phantom), each with its validation-tuned
 weight, in float32 (as the benchmark and a user run them). Solvers at their defaults: FISTA with TV
-and with wavelets, PGD, ADMM and PDHG with TV (where they apply). This is a check, not a tuning: no setting is chosen here. One thread; the times are taken beside
-another job when the header says so.
+and with wavelets, PGD, ADMM and PDHG with TV (where they apply). This is a check, not a tuning: no
+setting is chosen here. One thread; the times are taken beside another job when the header says so.
 """
 
 from __future__ import annotations

@@ -35,19 +35,25 @@ def test_fista_admm_pdhg_pgd_reach_the_same_tv_objective():
         assert float((r.mean - ref.mean).abs().max()) < 0.02, name
 
 
-@pytest.mark.parametrize("case", ["inpaint", "deblur"])
-def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_converged_solution(case):
-    """Defaults (adaptive restart, adaptive prox tolerance, tol 5e-6, cap 1000) on a validation image:
-    ``converged`` is True before the cap and the PSNR is within 0.01 dB of a long run with an exact prox;
-    FISTA as invprior 0.2 ran it (no restart, prox to 1e-4), given as many steps, is further from it."""
+@pytest.fixture(scope="module", params=["inpaint", "deblur"])
+def validation_tv(request):
+    """(x, problem, TV weight, converged reference) on a validation image: a long FISTA run, exact prox."""
     from invprior.eval.cases import make_case, regulariser_default
 
     x = ip.data.image("moon", 32).double()
-    A, sigma, _ = make_case(case, x.shape)
+    A, sigma, _ = make_case(request.param, x.shape)
     problem = ip.simulate(A, x, sigma, seed=0)
-    w = regulariser_default(case, "tv")
+    w = regulariser_default(request.param, "tv")
     ref = ip.solve(problem, TV(w, tol=1e-8, max_iter=500), method="fista", steps=3000, tol=1e-9,
                    adaptive_prox=False)  # fmt: skip
+    return x, problem, w, ref
+
+
+def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_converged_solution(validation_tv):
+    """Defaults (adaptive restart, adaptive prox tolerance, tol 5e-6, cap 1000) on a validation image:
+    ``converged`` is True before the cap and the PSNR is within 0.01 dB of a long run with an exact prox;
+    FISTA as invprior 0.2 ran it (no restart, prox to 1e-4), given as many steps, is further from it."""
+    x, problem, w, ref = validation_tv
     r = ip.solve(problem, TV(w), method="fista")
     d = r.diagnostics
     assert d.converged and d.iterations < 1000 and d.extra["inner_iterations"] > 0
@@ -56,18 +62,10 @@ def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_conv
     assert float((old.mean - ref.mean).norm()) > float((r.mean - ref.mean).norm())
 
 
-@pytest.mark.parametrize("case", ["inpaint", "deblur"])
-def test_admm_at_its_defaults_stops_on_its_residuals_within_0_01_db_of_the_converged_solution(case):
+def test_admm_at_its_defaults_stops_on_its_residuals_within_0_01_db_of_the_converged_solution(validation_tv):
     """Fixed penalty, Boyd's relative primal and dual residuals below 3e-5: converged before the cap,
     within 0.01 dB of a long exact FISTA run (the same objective)."""
-    from invprior.eval.cases import make_case, regulariser_default
-
-    x = ip.data.image("moon", 32).double()
-    A, sigma, _ = make_case(case, x.shape)
-    problem = ip.simulate(A, x, sigma, seed=0)
-    w = regulariser_default(case, "tv")
-    ref = ip.solve(problem, TV(w, tol=1e-8, max_iter=500), method="fista", steps=3000, tol=1e-9,
-                   adaptive_prox=False)  # fmt: skip
+    x, problem, w, ref = validation_tv
     r = ip.solve(problem, TV(w), method="admm")
     assert r.diagnostics.converged and r.diagnostics.iterations < 1000
     assert abs(ip.eval.psnr(r.mean, x) - ip.eval.psnr(ref.mean, x)) < 0.01
