@@ -50,7 +50,7 @@ def validation_tv(request):
 
 
 def test_fista_at_its_defaults_stops_on_its_criterion_within_0_01_db_of_the_converged_solution(validation_tv):
-    """Defaults (adaptive restart, adaptive prox tolerance, tol 5e-6, cap 1000) on a validation image:
+    """Defaults (adaptive restart, adaptive prox tolerance, tol 5e-6, cap 3000) on a validation image:
     ``converged`` is True before the cap and the PSNR is within 0.01 dB of a long run with an exact prox;
     FISTA as invprior 0.2 ran it (no restart, prox to 1e-4), given as many steps, is further from it."""
     x, problem, w, ref = validation_tv

@@ -161,7 +161,7 @@ def denoiser_table(size: int = 256, sigmas=(0.05, 0.1), quick: bool = False) -> 
 def methods_table(image: str = "camera", size: int = 128, quick: bool = False) -> list[dict]:
     """Every classical MAP and Langevin method at its defaults on Gaussian deblurring (2 px, noise 0.02);
     samplers also report the mean posterior std and the coverage of their 90% intervals. ``quick``:
-    samplers run 200 steps (50 burn-in) instead of their defaults."""
+    samplers, RED and PGD run 200 steps (samplers: 50 burn-in) instead of their defaults."""
     from ..priors import LearnedDenoiser
 
     x = data.image(image, size)
@@ -177,6 +177,7 @@ def methods_table(image: str = "camera", size: int = 128, quick: bool = False) -
     if quick:
         short = {"steps": 200, "burn_in": 50}
         runs = [(m, p, short if m in ("ula", "myula", "pnp_ula") else o) for m, p, o in runs]
+        runs = [(m, p, {"steps": 200} if m in ("red", "pgd") else o) for m, p, o in runs]  # caps 2000, 10000
     rows = []
     for method, prior, opts in tqdm(runs, desc="bench classical: methods"):
         r = solve(problem, prior, method=method, **opts)

@@ -159,7 +159,7 @@ def red(
     problem: Problem,
     prior,
     *,
-    steps: int = 200,
+    steps: int = 2000,
     weight: float | None = None,
     sigma_d: float = 0.05,
     tol: float = 1e-5,
@@ -175,7 +175,10 @@ def red(
     ||A||²/sigma²``), else ``tau = 1 / (2 weight)``. Default ``weight = 1 / sigma_d²`` (RED's
     "lambda" in the noise-level scaling of the data term); ``sigma_d = 0.05`` was the best of
     {0.01, 0.02, 0.05} for deblurring on the validation images (grid edge). Measured weakness:
-    gradient-form RED does not fill 70% missing pixels (13 dB on validation).
+    gradient-form RED does not fill 70% missing pixels (13 dB on validation). It stops when the
+    relative change of ``x`` falls below ``tol``; that takes many steps: camera 128² deblurring (2 px,
+    noise 0.02) converges after 1163 (52 s, two threads) at 26.83 dB, where the former 200-step default
+    ended unconverged at 26.27 dB. ``sigma_d`` was tuned with 200 steps and is not retuned for this.
     """
     x = x0_or_default(problem, x0)
     w = 1.0 / sigma_d**2 if weight is None else float(weight)
