@@ -13,8 +13,9 @@ whether it stopped before the step cap, the TV prox's inner iterations per outer
 seconds per solve (one thread; a run beside another job says so) and the largest abs(PSNR -
 PSNR_converged) over the problems. "Converged": FISTA with restart, ``tol = 1e-9``, 5000 steps and
 the TV prox to 1e-9, one reference for every solver (they solve the same problem). The criterion is
-each solver's own: the relative change of the iterate ``||x_{k+1} - x_k|| / ||x_k||`` (ADMM: Boyd's
-relative primal and dual residuals, ``||x - z|| <= tol max(||x||, ||z||)`` and ``||z - z_old|| <= tol ||u||``).
+each solver's own: the relative change of the iterate ``||x_{k+1} - x_k|| / ||x_k||`` (PDHG: per step,
+over 10 steps; ADMM: Boyd's relative primal and dual residuals, ``||x - z|| <= tol max(||x||, ||z||)``
+and ``||z - z_old|| <= tol ||u||``).
 """
 
 from __future__ import annotations
